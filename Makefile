@@ -1,0 +1,77 @@
+# eddy: build, test, bench and install.
+#
+#   make run        build and run examples/hello.lua
+#   make test       build and run every test
+#   make test-asan  the same, built with AddressSanitizer and UBSan
+#   make bench      benchmarks against peers (see bench/README.md)
+#
+# `make run` and `make test` first install the Debian packages they need
+# (scripts/deps.sh says what it installs and why).
+
+CC ?= gcc
+BUILD ?= build
+PKGS := luajit libuv libcares
+OPT ?= -O2 -g
+SAN ?=
+LUAJIT ?= luajit
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# eddy.so is loaded into a luajit process: it must not carry its own LuaJIT.
+MOD_LIBS = $(shell pkg-config --libs libuv libcares 2>/dev/null) -lpthread -lm
+
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+  -fvisibility=hidden $(OPT) $(SAN) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(SAN) $(LDFLAGS)
+
+CORE_SRC := $(wildcard core/*.c)
+BIND_SRC := $(wildcard bindings/*.c)
+LUA_SRC := $(sort $(wildcard lua/eddy/*.lua))
+GEN_SRC := $(BUILD)/gen/lua_sources.c
+LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) \
+  $(BUILD)/gen/lua_sources.o
+HEADERS := $(wildcard core/*.h bindings/*.h)
+
+all: $(BUILD)/eddy $(BUILD)/libeddy.a $(BUILD)/libeddy.so $(BUILD)/eddy.so
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(GEN_SRC): scripts/embed.lua $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   lua/eddy/*.lua"
+	@$(LUAJIT) scripts/embed.lua $@ $(LUA_SRC)
+
+$(BUILD)/gen/lua_sources.o: $(GEN_SRC) $(HEADERS)
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libeddy.a: $(LIB_OBJ)
+	@echo "  AR      $@"
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BUILD)/libeddy.so: $(LIB_OBJ)
+	@echo "  LD      $@"
+	@$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lpthread -lm
+
+$(BUILD)/eddy.so: $(LIB_OBJ)
+	@echo "  LD      $@"
+	@$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(MOD_LIBS)
+
+# -E exports LuaJIT's API from the command, for C modules that scripts load.
+$(BUILD)/eddy: $(BUILD)/cli/main.o $(BUILD)/libeddy.a
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lpthread -lm -Wl,-E
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	$(BUILD)/eddy examples/hello.lua
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all deps run clean

@@ -1,0 +1,82 @@
+/*
+ * bindings.h: what every Lua binding of eddy shares, in the manner of
+ * lauxlib: reaching the runtime, making modules and classes, reading
+ * timeouts and options, and returning failures as nil, err.
+ *
+ * Every function of a binding module carries the runtime's box (a full
+ * userdata holding the eddy_runtime_t pointer) as upvalue 1.
+ */
+#ifndef EDDY_BINDINGS_H
+#define EDDY_BINDINGS_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/eddy.h"
+#include "../core/runtime.h"
+#include "../core/sched.h"
+
+#define EDDYL_RUNTIME_KEY "eddy.runtime"
+
+static inline eddy_runtime_t *eddyL_runtime(lua_State *L) {
+  return *(eddy_runtime_t **)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* A table with funcs, each closing over the runtime box (which must be
+   upvalue 1 of the calling function). Leaves the table on the stack. */
+void eddyL_newlib(lua_State *L, const luaL_Reg *funcs);
+/* Adds funcs to the table at the top, closing over the runtime box. */
+void eddyL_setfuncs(lua_State *L, const luaL_Reg *funcs);
+/* Makes the metatable `name` with __index pointing at a table of methods;
+   metamethods go straight in the metatable. Leaves nothing on the stack. */
+void eddyL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                    const luaL_Reg *metamethods);
+
+/* Pushes nil and the error's string; returns 2. */
+int eddyL_error(lua_State *L, int err);
+
+/*
+ * The timeout of a call, in ms (-1: none). The argument at idx may be
+ * absent or nil (def_ms), a number of seconds, or an options table whose
+ * `timeout` field is read. math.huge means none.
+ */
+int64_t eddyL_opttimeout(lua_State *L, int idx, int64_t def_ms);
+/* Seconds → ms for a required timeout argument. */
+int64_t eddyL_checkseconds(lua_State *L, int idx);
+
+/* Reads opts[field] at idx (a table or nil) as a number, boolean or
+   integer; def when absent. */
+double eddyL_optfield_number(lua_State *L, int idx, const char *field,
+                             double def);
+int eddyL_optfield_boolean(lua_State *L, int idx, const char *field, int def);
+
+/* The current task, after checking that L may wait (else raises). Returns
+   NULL, with nil, "cancelled" pushed, when the task has been cancelled:
+   the caller returns 2. */
+eddy__task_t *eddyL_begin_wait(lua_State *L, eddy_runtime_t *rt);
+
+/* Registers the loaders of eddy's modules (C and embedded Lua) in
+   package.preload; the runtime box is at the top of the stack. */
+void eddyL_preload(lua_State *L);
+
+/* Makes the runtime's box and remembers it in the registry. */
+void eddyL_newbox(lua_State *L, eddy_runtime_t *rt);
+
+/* The openers of the C modules, named eddy.c.<mod>. */
+int luaopen_eddy_c_task(lua_State *L);
+int luaopen_eddy_c_timer(lua_State *L);
+int luaopen_eddy_c_tcp(lua_State *L);
+int luaopen_eddy_c_udp(lua_State *L);
+int luaopen_eddy_c_dns(lua_State *L);
+int luaopen_eddy_c_signal(lua_State *L);
+
+/* The embedded Lua sources of lua/eddy/ (generated at build time). */
+typedef struct eddyL_source_s {
+  const char *name;  /* module name, e.g. "eddy.api" */
+  const char *chunk; /* chunk name, e.g. "=eddy/api.lua" */
+  const unsigned char *code;
+  size_t len;
+} eddyL_source_t;
+extern const eddyL_source_t eddyL_sources[];
+
+#endif

@@ -1,0 +1,411 @@
+/*
+ * task.c: the Lua face of the scheduler (module eddy.c.task): spawning,
+ * task handles, sleeping, yielding, time, running and exiting, and the
+ * suspend/wake pair that eddy's Lua-level waits (channels, waitgroups,
+ * semaphores, require) are built on.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings.h"
+
+#define TASK_MT "eddy.task"
+
+/* A Lua handle of a task: the task stays (done or not) while handles
+   refer to it, so that join can read its results. */
+typedef struct task_handle_s {
+  eddy__task_t *task;
+} task_handle_t;
+
+static void push_handle(lua_State *L, eddy__task_t *t) {
+  task_handle_t *h = lua_newuserdata(L, sizeof *h);
+  h->task = t;
+  t->handles++;
+  luaL_getmetatable(L, TASK_MT);
+  lua_setmetatable(L, -2);
+}
+
+static eddy__task_t *check_task(lua_State *L, int idx) {
+  task_handle_t *h = luaL_checkudata(L, idx, TASK_MT);
+  return h->task;
+}
+
+/* ======================================================================= */
+/* Tasks */
+
+static int task_spawn(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  eddy__task_t *t = eddy__task_spawn(&rt->sched, L, lua_gettop(L) - 1);
+  if (t == NULL)
+    return luaL_error(L, "eddy.spawn: out of memory");
+  push_handle(L, t);
+  return 1;
+}
+
+static int task_current(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  if (rt->sched.current == NULL)
+    return 0;
+  push_handle(L, rt->sched.current);
+  return 1;
+}
+
+static const eddy__wait_ops_t join_ops = {"join", NULL, NULL};
+
+/* Waits until the task is done: true, or nil, "timeout" / "cancelled". */
+static int task_join_wait(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  eddy__task_t *target = check_task(L, 1);
+  int64_t ms = eddyL_opttimeout(L, 2, -1);
+  if (target->state == EDDY__TASK_DONE) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (target == rt->sched.current)
+    return luaL_error(L, "a task cannot join itself");
+  if (ms == 0)
+    return eddyL_error(L, EDDY_ETIMEOUT);
+  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  if (t == NULL)
+    return 2;
+  eddy__task_wait(t, &join_ops, target, ms);
+  eddy__waitq_push(&target->joiners, t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+/* The results of a finished task, as pcall gives them. */
+static int task_results(lua_State *L) {
+  eddy__task_t *t = check_task(L, 1);
+  if (t->state != EDDY__TASK_DONE)
+    return luaL_error(L, "task has not finished");
+  if (t->flags & EDDY__TASK_CANCELLED) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, eddy_strerror(EDDY_ECANCELLED));
+    return 2;
+  }
+  if (t->res_ref == LUA_NOREF) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->res_ref);
+  lua_getfield(L, -1, "n");
+  int n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, n, "too many results");
+  for (int i = 1; i <= n; i++)
+    lua_rawgeti(L, -i, i);
+  return n;
+}
+
+static int task_cancel(lua_State *L) {
+  eddy__task_t *t = check_task(L, 1);
+  int was_live = t->state != EDDY__TASK_DONE;
+  eddy__task_cancel(t);
+  lua_pushboolean(L, was_live);
+  return 1;
+}
+
+static int task_status(lua_State *L) {
+  static const char *const names[] = {"ready", "running", "waiting", "done"};
+  eddy__task_t *t = check_task(L, 1);
+  lua_pushstring(L, names[t->state]);
+  return 1;
+}
+
+static int task_id(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)check_task(L, 1)->id);
+  return 1;
+}
+
+static int task_cancelled(lua_State *L) {
+  lua_pushboolean(L, (check_task(L, 1)->flags & EDDY__TASK_CANCELLED) != 0);
+  return 1;
+}
+
+static int task_gc(lua_State *L) {
+  task_handle_t *h = lua_touserdata(L, 1);
+  if (h->task != NULL)
+    eddy__task_unhandle(h->task);
+  h->task = NULL;
+  return 0;
+}
+
+static int task_eq(lua_State *L) {
+  task_handle_t *a = luaL_testudata(L, 1, TASK_MT);
+  task_handle_t *b = luaL_testudata(L, 2, TASK_MT);
+  lua_pushboolean(L, a && b && a->task == b->task);
+  return 1;
+}
+
+static int task_tostring(lua_State *L) {
+  eddy__task_t *t = check_task(L, 1);
+  lua_pushfstring(L, "eddy.task %d", (int)t->id);
+  return 1;
+}
+
+/* ======================================================================= */
+/* Time and yielding */
+
+static int sleep_timeout(eddy__task_t *t, lua_State *co) {
+  (void)t;
+  lua_pushboolean(co, 1);
+  return 1;
+}
+
+static const eddy__wait_ops_t sleep_ops = {"sleep", NULL, sleep_timeout};
+
+static int task_sleep(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  int64_t ms = eddyL_checkseconds(L, 1);
+  if (ms < 0)
+    ms = -1; /* math.huge: until cancelled */
+  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  if (t == NULL)
+    return 2;
+  eddy__task_wait(t, &sleep_ops, NULL, ms);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+static int task_yield(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  if (t == NULL)
+    return 2;
+  eddy__task_requeue(t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+static int task_now(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  lua_pushnumber(L, (lua_Number)uv_now(&rt->loop) / 1000.0);
+  return 1;
+}
+
+/* ======================================================================= */
+/* Lua-level waits: suspend and wake */
+
+static const eddy__wait_ops_t suspend_ops = {"?", NULL, NULL};
+
+/* The current task's slot and the generation its next wait will have:
+   the token a waker passes to wake. */
+static int task_self(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  eddy__task_t *t = rt->sched.current;
+  if (t == NULL)
+    return luaL_error(L, "must be called inside a task");
+  lua_pushnumber(L, t->slot);
+  lua_pushnumber(L, (lua_Number)t->gen);
+  return 2;
+}
+
+/* suspend(timeout, what): waits until wake(slot, gen, ...) and returns
+   its values, or nil, "timeout" / "cancelled". */
+static int task_suspend(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  int64_t ms = eddyL_opttimeout(L, 1, -1);
+  const char *what = luaL_checkstring(L, 2);
+  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  if (t == NULL)
+    return 2;
+  /* Anchor the description so that the pointer stays valid while it is
+     shown in listings. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sched.whats_ref);
+  lua_pushvalue(L, 2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  eddy__task_wait(t, &suspend_ops, NULL, ms);
+  t->what = what;
+  return eddy__task_yield(&rt->sched, L);
+}
+
+static int task_wake(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  uint32_t slot = (uint32_t)luaL_checknumber(L, 1);
+  uint64_t gen = (uint64_t)luaL_checknumber(L, 2);
+  eddy__task_t *t = eddy__task_at(&rt->sched, slot);
+  if (t == NULL || t->gen != gen || t->state != EDDY__TASK_WAITING ||
+      t->wait != &suspend_ops) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  int n = lua_gettop(L) - 2;
+  lua_State *co = eddy__task_wake_begin(t);
+  lua_xmove(L, co, n);
+  eddy__task_wake_end(t, n);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* The value an eddy wait yields, so that coroutine wrappers can tell it
+   from a user's yield. */
+static int task_wait_token(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sched.whats_ref);
+  return 1;
+}
+
+/* coroutine.running, noting that the task's coroutine is now held by Lua
+   code, so that it is not reused for another task. */
+static int task_coroutine_running(lua_State *L) {
+  eddy__task_t *t = eddyL_runtime(L)->sched.current;
+  if (t != NULL && t->co == L)
+    t->flags |= EDDY__TASK_ESCAPED;
+  if (lua_pushthread(L)) {
+    lua_pop(L, 1);
+    lua_pushnil(L); /* the main thread, as LuaJIT answers */
+  }
+  return 1;
+}
+
+/* coroutine.yield, refusing to yield a task itself: that would suspend
+   the task with nothing to resume it. */
+static int task_coroutine_yield(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  eddy__task_t *t = rt->sched.current;
+  if (t != NULL && t->co == L)
+    return luaL_error(L, "attempt to yield from outside a coroutine");
+  return lua_yield(L, lua_gettop(L));
+}
+
+/* ======================================================================= */
+/* Running and exiting */
+
+static int task_running(lua_State *L) {
+  lua_pushboolean(L, eddyL_runtime(L)->running);
+  return 1;
+}
+
+/* run(fn, ...): runs the loop with fn as its main task until nothing is
+   left; returns fn's results, raises its error or the deadlock. */
+static int task_run(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (rt->running)
+    return luaL_error(L, "eddy.run: the loop is already running");
+  eddy__task_t *t = eddy__task_spawn(&rt->sched, L, lua_gettop(L) - 1);
+  if (t == NULL)
+    return luaL_error(L, "eddy.run: out of memory");
+  t->flags |= EDDY__TASK_MAIN | EDDY__TASK_NOLOG;
+  push_handle(L, t); /* keeps the results until we have read them */
+  int code = eddy__runtime_run(rt);
+  if (rt->exit_requested) {
+    lua_getglobal(L, "os");
+    lua_getfield(L, -1, "exit");
+    lua_pushinteger(L, code);
+    lua_call(L, 1, 0);
+  }
+  if (t->flags & EDDY__TASK_FAILED && !(t->flags & EDDY__TASK_CANCELLED)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->res_ref);
+    lua_rawgeti(L, -1, 2); /* the error value itself, string or not */
+    return lua_error(L);
+  }
+  if (rt->end == EDDY_EDEADLOCK || rt->end == EDDY_ELUA)
+    return luaL_error(L, "%s", rt->error);
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, task_results);
+  lua_pushvalue(L, base);
+  lua_call(L, 1, LUA_MULTRET);
+  int n = lua_gettop(L) - base;
+  if (n >= 1 && !lua_toboolean(L, base + 1))
+    return n; /* cancelled by a graceful stop: false, "cancelled" */
+  return n - 1; /* drop pcall's true */
+}
+
+static const eddy__wait_ops_t exit_ops = {"exit", NULL, NULL};
+
+static int task_exit(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  int code = (int)luaL_optinteger(L, 1, 0);
+  if (!rt->running || rt->sched.current == NULL || !lua_isyieldable(L)) {
+    lua_getglobal(L, "os");
+    lua_getfield(L, -1, "exit");
+    lua_pushinteger(L, code);
+    lua_call(L, 1, 0);
+    return 0;
+  }
+  rt->exit_requested = 1;
+  eddy__runtime_exit(rt, code);
+  /* The task must not go on: it waits for good, and the teardown ends it. */
+  eddy__task_wait(rt->sched.current, &exit_ops, NULL, -1);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+static int task_shutdown(lua_State *L) {
+  eddy__runtime_shutdown(eddyL_runtime(L));
+  return 0;
+}
+
+static int task_stats(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  size_t ready = 0, open = 0;
+  for (eddy__task_t *t = rt->sched.ready_head; t; t = t->next)
+    ready++;
+  for (eddy__closer_t *c = rt->closers; c; c = c->next)
+    open++;
+  lua_createtable(L, 0, 8);
+  lua_pushnumber(L, (lua_Number)rt->sched.live);
+  lua_setfield(L, -2, "tasks");
+  lua_pushnumber(L, (lua_Number)ready);
+  lua_setfield(L, -2, "ready");
+  lua_pushnumber(L, (lua_Number)rt->sched.spawned);
+  lua_setfield(L, -2, "spawned");
+  lua_pushnumber(L, (lua_Number)rt->sched.finished);
+  lua_setfield(L, -2, "finished");
+  lua_pushnumber(L, (lua_Number)rt->sched.failed);
+  lua_setfield(L, -2, "failed");
+  lua_pushnumber(L, (lua_Number)rt->timers.count);
+  lua_setfield(L, -2, "timers");
+  lua_pushnumber(L, (lua_Number)open);
+  lua_setfield(L, -2, "open");
+  return 1;
+}
+
+static const luaL_Reg task_funcs[] = {
+    {"spawn", task_spawn},
+    {"current", task_current},
+    {"join_wait", task_join_wait},
+    {"results", task_results},
+    {"sleep", task_sleep},
+    {"yield", task_yield},
+    {"now", task_now},
+    {"self", task_self},
+    {"suspend", task_suspend},
+    {"wake", task_wake},
+    {"wait_token", task_wait_token},
+    {"coroutine_yield", task_coroutine_yield},
+    {"coroutine_running", task_coroutine_running},
+    {"running", task_running},
+    {"run", task_run},
+    {"exit", task_exit},
+    {"shutdown", task_shutdown},
+    {"stats", task_stats},
+    {NULL, NULL},
+};
+
+static const luaL_Reg task_methods[] = {
+    {"cancel", task_cancel},
+    {"status", task_status},
+    {"id", task_id},
+    {"cancelled", task_cancelled},
+    {NULL, NULL},
+};
+
+static const luaL_Reg task_meta[] = {
+    {"__gc", task_gc},
+    {"__eq", task_eq},
+    {"__tostring", task_tostring},
+    {NULL, NULL},
+};
+
+int luaopen_eddy_c_task(lua_State *L) {
+  eddyL_newclass(L, TASK_MT, task_methods, task_meta);
+  eddyL_newlib(L, task_funcs);
+  /* The method table, so that the Lua layer can add join. */
+  luaL_getmetatable(L, TASK_MT);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "Task");
+  lua_pop(L, 1);
+  return 1;
+}

@@ -1,0 +1,134 @@
+/*
+ * eddy.h: the public C API of eddy, an embeddable async network runtime
+ * for LuaJIT. A host program creates a runtime, loads Lua scripts into it,
+ * runs it until it is done and frees it. Everything hangs off the runtime
+ * object; two runtimes can live in one process.
+ */
+#ifndef EDDY_H
+#define EDDY_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <stddef.h>
+
+#define EDDY_VERSION_MAJOR 0
+#define EDDY_VERSION_MINOR 1
+#define EDDY_VERSION_PATCH 0
+#define EDDY_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define EDDY_API __attribute__((visibility("default")))
+#else
+#define EDDY_API
+#endif
+
+/*
+ * Error codes. Every failure that depends on the world has a negative code
+ * and a short, stable string; Lua code sees the string as the `err` of
+ * `nil, err` and may compare it.
+ */
+#define EDDY_ERRNO_MAP(X)                                   \
+  X(TIMEOUT, -1, "timeout")                                 \
+  X(CANCELLED, -2, "cancelled")                             \
+  X(CLOSED, -3, "closed")                                   \
+  X(REFUSED, -4, "refused")                                 \
+  X(NOTFOUND, -5, "not found")                              \
+  X(FULL, -6, "full")                                       \
+  X(TOOLARGE, -7, "too large")                              \
+  X(UNREACHABLE, -8, "unreachable")                         \
+  X(ADDRINUSE, -9, "address in use")                        \
+  X(ACCESS, -10, "permission denied")                       \
+  X(NOMEM, -11, "out of memory")                            \
+  X(INVAL, -12, "invalid argument")                         \
+  X(DNS, -13, "dns failure")                                \
+  X(BUSY, -14, "busy")                                      \
+  X(LUA, -15, "lua error")                                  \
+  X(DEADLOCK, -16, "deadlock")                              \
+  X(IO, -17, "io error")                                    \
+  X(MFILE, -18, "too many open files")
+
+typedef enum eddy_errno_e {
+  EDDY_OK = 0,
+#define EDDY_ERRNO_ENUM(name, code, str) EDDY_E##name = (code),
+  EDDY_ERRNO_MAP(EDDY_ERRNO_ENUM)
+#undef EDDY_ERRNO_ENUM
+} eddy_errno_t;
+
+/* The stable string of an error code ("timeout", "closed", ...). */
+EDDY_API const char *eddy_strerror(int err);
+
+/* The library's version string, e.g. "0.1.0". */
+EDDY_API const char *eddy_version(void);
+
+/* ===================================================================== */
+/* Runtime */
+
+typedef struct eddy_runtime_s eddy_runtime_t;
+
+/* Log levels, as syslog orders them. */
+#define EDDY_LOG_ERROR 3
+#define EDDY_LOG_WARN 4
+#define EDDY_LOG_INFO 6
+
+typedef void (*eddy_log_cb)(void *data, int level, const char *message);
+
+/*
+ * Options of a runtime. Fill with eddy_options_init, then change fields;
+ * new fields will only ever be added at the end.
+ */
+typedef struct eddy_options_s {
+  /* Install SIGINT and SIGTERM handlers that stop gracefully (default 1).
+     A host that handles signals itself sets 0. SIGPIPE is ignored in every
+     case: a write to a closed peer must fail, not kill the process. */
+  int install_signal_handlers;
+  /* Seconds running tasks get to finish after a stop request (default 5). */
+  double shutdown_grace;
+  /* Where log lines go; NULL writes them to stderr. */
+  eddy_log_cb log;
+  void *log_data;
+} eddy_options_t;
+
+EDDY_API void eddy_options_init(eddy_options_t *opts);
+
+/* Creates a runtime with a Lua state of its own. NULL when out of memory.
+   opts may be NULL for the defaults. */
+EDDY_API eddy_runtime_t *eddy_new(const eddy_options_t *opts);
+
+/* Loads a script and queues it as a task; it starts when eddy_run runs.
+   argv becomes the script's `arg` table and `...`. Returns EDDY_OK, or
+   EDDY_ELUA with the reason in eddy_last_error. */
+EDDY_API int eddy_load_file(eddy_runtime_t *rt, const char *path, int argc,
+                            char **argv);
+EDDY_API int eddy_load_string(eddy_runtime_t *rt, const char *code,
+                              const char *chunkname);
+
+/*
+ * Runs the loop until nothing is left to do, eddy.exit is called, or a stop
+ * request completes. Returns the exit status: 0, the code given to
+ * eddy.exit, or 1 when a loaded chunk raised an error or the tasks left
+ * deadlocked (eddy_last_error says which). Returns EDDY_EBUSY if the
+ * runtime is already running.
+ */
+EDDY_API int eddy_run(eddy_runtime_t *rt);
+
+/* Asks a running runtime to stop gracefully, as SIGTERM does. Safe to call
+   from any thread, and before or after eddy_run. */
+EDDY_API int eddy_stop(eddy_runtime_t *rt);
+
+/* Frees the runtime and its Lua state. Not while eddy_run runs. */
+EDDY_API void eddy_free(eddy_runtime_t *rt);
+
+/* The message of the last failure, or "" when there was none. */
+EDDY_API const char *eddy_last_error(const eddy_runtime_t *rt);
+
+/* The runtime's main Lua state, for hosts that register functions of
+   their own. Use it only from the thread that calls eddy_run. */
+EDDY_API struct lua_State *eddy_lua_state(eddy_runtime_t *rt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_H */

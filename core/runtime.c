@@ -1,0 +1,318 @@
+/*
+ * runtime.c: the runtime object's life (attach, run, release), process-wide
+ * setup, how a run ends (nothing left, eddy.exit, a failing chunk, a
+ * deadlock) and the graceful stop that SIGINT, SIGTERM and eddy_stop start.
+ */
+#include "runtime.h"
+
+#include <ares.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+
+/* ======================================================================= */
+/* Process-wide setup */
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void process_setup(void) {
+  /* A write to a peer that has gone must answer "closed", not kill the
+     process; libuv writes with write(2), which raises SIGPIPE. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+  ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+void eddy__process_init(void) {
+  pthread_once(&process_once, process_setup);
+}
+
+/* ======================================================================= */
+/* Logging and errors */
+
+void eddy__log(eddy_runtime_t *rt, int level, const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (rt->opts.log != NULL) {
+    rt->opts.log(rt->opts.log_data, level, msg);
+    return;
+  }
+  const char *tag = level <= EDDY_LOG_ERROR  ? "error: "
+                    : level == EDDY_LOG_WARN ? "warning: "
+                                             : "";
+  fprintf(stderr, "eddy: %s%s\n", tag, msg);
+  fflush(stderr);
+}
+
+void eddy__set_error(eddy_runtime_t *rt, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(rt->error, sizeof rt->error, fmt, ap);
+  va_end(ap);
+}
+
+int64_t eddy__timeout_ms(double seconds) {
+  if (isnan(seconds) || seconds < 0 || isinf(seconds))
+    return -1;
+  double ms = ceil(seconds * 1000.0);
+  return ms > 9e15 ? (int64_t)9e15 : (int64_t)ms;
+}
+
+/* ======================================================================= */
+/* Closers: what a stop must close */
+
+void eddy__closer_add(eddy_runtime_t *rt, eddy__closer_t *c) {
+  c->prev = NULL;
+  c->next = rt->closers;
+  if (rt->closers)
+    rt->closers->prev = c;
+  rt->closers = c;
+}
+
+void eddy__closer_remove(eddy_runtime_t *rt, eddy__closer_t *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (rt->closers == c)
+    rt->closers = c->next;
+  else
+    return; /* not linked */
+  if (c->next)
+    c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+}
+
+/* Closes every closer; each removes itself from the list when closed. */
+static void close_all(eddy_runtime_t *rt, int listeners_only) {
+  eddy__closer_t *c = rt->closers;
+  while (c != NULL) {
+    eddy__closer_t *next = c->next;
+    if (!listeners_only || c->listener)
+      c->close(c);
+    c = next;
+  }
+}
+
+/* ======================================================================= */
+/* Ending a run */
+
+void eddy__runtime_exit(eddy_runtime_t *rt, int code) {
+  if (rt->stopping)
+    return;
+  rt->stopping = 1;
+  rt->stop_code = code;
+  uv_stop(&rt->loop);
+}
+
+void eddy__runtime_idle(eddy_runtime_t *rt) {
+  if (rt->shutting_down)
+    eddy__runtime_exit(rt, 0);
+}
+
+static void on_grace(uv_timer_t *timer) {
+  eddy_runtime_t *rt = timer->data;
+  if (rt->grace_phase == 1) {
+    /* The grace period is over: cancel what still runs, and give the
+       cleanup code a moment of its own. */
+    rt->grace_phase = 2;
+    eddy__log(rt, EDDY_LOG_WARN, "%d tasks still running after %.3g s; "
+              "cancelling them", (int)rt->sched.live, rt->opts.shutdown_grace);
+    for (eddy__task_t *t = rt->sched.all; t != NULL;) {
+      eddy__task_t *next = t->all_next;
+      eddy__task_cancel(t);
+      t = next;
+    }
+    if (rt->sched.live > 0)
+      uv_timer_start(&rt->grace, on_grace, 1000, 0);
+    return;
+  }
+  eddy__runtime_exit(rt, 0);
+}
+
+void eddy__runtime_shutdown(eddy_runtime_t *rt) {
+  if (!rt->running)
+    return;
+  if (rt->shutting_down) {
+    eddy__log(rt, EDDY_LOG_WARN, "second stop request: exiting now");
+    rt->exit_requested = 1;
+    eddy__runtime_exit(rt, 130);
+    return;
+  }
+  rt->shutting_down = 1;
+  close_all(rt, 1);
+  if (rt->sched.live == 0) {
+    eddy__runtime_exit(rt, 0);
+    return;
+  }
+  rt->grace_phase = 1;
+  uv_timer_start(&rt->grace, on_grace,
+                 (uint64_t)eddy__timeout_ms(rt->opts.shutdown_grace), 0);
+}
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  (void)signum;
+  eddy__runtime_shutdown(sig->data);
+}
+
+static void on_stop_async(uv_async_t *async) {
+  eddy_runtime_t *rt = async->data;
+  if (rt->running)
+    eddy__runtime_shutdown(rt);
+  else
+    rt->stop_pending = 1;
+}
+
+static void watch_signals(eddy_runtime_t *rt, int on) {
+  if (!rt->opts.install_signal_handlers)
+    return;
+  if (on) {
+    if (!rt->user_signal[0])
+      uv_signal_start(&rt->sigint, on_signal, SIGINT);
+    if (!rt->user_signal[1])
+      uv_signal_start(&rt->sigterm, on_signal, SIGTERM);
+  } else {
+    uv_signal_stop(&rt->sigint);
+    uv_signal_stop(&rt->sigterm);
+  }
+}
+
+void eddy__runtime_user_signal(eddy_runtime_t *rt, int signum, int on) {
+  int i = signum == SIGINT ? 0 : signum == SIGTERM ? 1 : -1;
+  if (i < 0)
+    return;
+  rt->user_signal[i] += on ? 1 : -1;
+  if (rt->running) {
+    uv_signal_t *sig = i == 0 ? &rt->sigint : &rt->sigterm;
+    if (rt->user_signal[i] > 0)
+      uv_signal_stop(sig);
+    else if (rt->opts.install_signal_handlers)
+      uv_signal_start(sig, on_signal, signum);
+  }
+}
+
+int eddy__runtime_run(eddy_runtime_t *rt) {
+  if (rt->running)
+    return EDDY_EBUSY;
+  rt->running = 1;
+  rt->stopping = 0;
+  rt->stop_code = 0;
+  rt->shutting_down = 0;
+  rt->grace_phase = 0;
+  rt->end = EDDY_OK;
+  rt->exit_requested = 0;
+  rt->error[0] = '\0';
+  watch_signals(rt, 1);
+  if (rt->stop_pending) {
+    rt->stop_pending = 0;
+    eddy__runtime_shutdown(rt);
+  }
+  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  watch_signals(rt, 0);
+  uv_timer_stop(&rt->grace);
+
+  int code = 0;
+  if (rt->stopping) {
+    code = rt->stop_code;
+  } else if (rt->sched.live > 0) {
+    /* Nothing is active, yet tasks wait: nothing can ever wake them. */
+    eddy__sched_describe(&rt->sched, rt->L, 20);
+    eddy__set_error(rt, "deadlock: %d tasks waiting and nothing left that "
+                    "could wake them:%s", (int)rt->sched.live,
+                    lua_tostring(rt->L, -1));
+    lua_pop(rt->L, 1);
+    rt->end = EDDY_EDEADLOCK;
+    code = 1;
+  }
+  /* Whatever is left would run in the next eddy.run: end it now. */
+  eddy__sched_abandon(&rt->sched);
+  close_all(rt, 0);
+  rt->running = 0;
+  return code;
+}
+
+/* ======================================================================= */
+/* Making and releasing */
+
+eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
+  eddy__process_init();
+  eddy_runtime_t *rt = calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return NULL;
+  if (opts)
+    rt->opts = *opts;
+  else
+    eddy_options_init(&rt->opts);
+  rt->L = L;
+  rt->box_ref = LUA_NOREF;
+  if (uv_loop_init(&rt->loop) != 0) {
+    free(rt);
+    return NULL;
+  }
+  rt->loop.data = rt;
+  if (eddy__timers_init(&rt->loop, &rt->timers) != 0 ||
+      eddy__sched_init(&rt->sched, rt, L) != 0 ||
+      uv_async_init(&rt->loop, &rt->stop_async, on_stop_async) != 0 ||
+      uv_signal_init(&rt->loop, &rt->sigint) != 0 ||
+      uv_signal_init(&rt->loop, &rt->sigterm) != 0 ||
+      uv_timer_init(&rt->loop, &rt->grace) != 0)
+    abort(); /* these fail only for want of memory or file descriptors */
+  rt->stop_async.data = rt;
+  rt->sigint.data = rt;
+  rt->sigterm.data = rt;
+  rt->grace.data = rt;
+  /* None of these may keep the loop alive by itself. */
+  uv_unref((uv_handle_t *)&rt->stop_async);
+  uv_unref((uv_handle_t *)&rt->sigint);
+  uv_unref((uv_handle_t *)&rt->sigterm);
+  return rt;
+}
+
+static void close_leftover(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(handle))
+    uv_close(handle, NULL);
+}
+
+void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
+  if (lua_closing) {
+    rt->L = NULL;
+    rt->sched.L = NULL;
+  }
+  eddy__sched_abandon(&rt->sched);
+  close_all(rt, 0);
+  if (rt->dns)
+    eddy__dns_free(rt->dns);
+  rt->dns = NULL;
+  eddy__sched_close(&rt->sched);
+  eddy__timers_close(&rt->timers);
+  uv_close((uv_handle_t *)&rt->stop_async, NULL);
+  uv_close((uv_handle_t *)&rt->sigint, NULL);
+  uv_close((uv_handle_t *)&rt->sigterm, NULL);
+  uv_close((uv_handle_t *)&rt->grace, NULL);
+  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  /* Anything still open is a bug elsewhere; close it rather than leak the
+     loop. */
+  uv_walk(&rt->loop, close_leftover, NULL);
+  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&rt->loop);
+  eddy__bufpool_free(&rt->bufs);
+  eddy__sched_free(&rt->sched);
+  free(rt);
+}
+
+void eddy_options_init(eddy_options_t *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->install_signal_handlers = 1;
+  opts->shutdown_grace = 5.0;
+}

@@ -1,0 +1,139 @@
+/*
+ * timer.c: the deadline heap of a reactor thread. The uv timer is armed
+ * for the earliest deadline only; when it fires, every timer that is due
+ * runs in (due, start order). Knows nothing of Lua.
+ */
+#include "timer.h"
+
+#include <stdlib.h>
+
+#include "eddy.h"
+
+static int earlier(const eddy__timer_t *a, const eddy__timer_t *b) {
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void place(eddy__timers_t *ts, eddy__timer_t *t, uint32_t i) {
+  ts->heap[i] = t;
+  t->index = i + 1;
+}
+
+static void sift_up(eddy__timers_t *ts, uint32_t i) {
+  eddy__timer_t *t = ts->heap[i];
+  while (i > 0) {
+    uint32_t parent = (i - 1) / 2;
+    if (!earlier(t, ts->heap[parent]))
+      break;
+    place(ts, ts->heap[parent], i);
+    i = parent;
+  }
+  place(ts, t, i);
+}
+
+static void sift_down(eddy__timers_t *ts, uint32_t i) {
+  eddy__timer_t *t = ts->heap[i];
+  for (;;) {
+    uint32_t child = 2 * i + 1;
+    if (child >= ts->count)
+      break;
+    if (child + 1 < ts->count && earlier(ts->heap[child + 1], ts->heap[child]))
+      child++;
+    if (!earlier(ts->heap[child], t))
+      break;
+    place(ts, ts->heap[child], i);
+    i = child;
+  }
+  place(ts, t, i);
+}
+
+static void remove_at(eddy__timers_t *ts, uint32_t i) {
+  eddy__timer_t *last = ts->heap[--ts->count];
+  ts->heap[i]->index = 0;
+  if (i == ts->count)
+    return;
+  place(ts, last, i);
+  sift_down(ts, i);
+  sift_up(ts, last->index - 1);
+}
+
+static void on_uv_timer(uv_timer_t *handle);
+
+/* Arms the uv timer for the heap's top, or stops it when the heap is empty
+   (so an empty heap does not keep the loop alive). */
+static void rearm(eddy__timers_t *ts) {
+  if (ts->count == 0) {
+    uv_timer_stop(&ts->handle);
+    return;
+  }
+  uint64_t now = uv_now(ts->handle.loop);
+  uint64_t due = ts->heap[0]->due;
+  uv_timer_start(&ts->handle, on_uv_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_uv_timer(uv_timer_t *handle) {
+  eddy__timers_t *ts = handle->data;
+  uint64_t now = uv_now(handle->loop);
+  /* A callback may start or stop other timers, so look at the top afresh
+     each time round. */
+  while (ts->count > 0 && ts->heap[0]->due <= now) {
+    eddy__timer_t *t = ts->heap[0];
+    remove_at(ts, 0);
+    t->cb(t);
+  }
+  rearm(ts);
+}
+
+int eddy__timers_init(uv_loop_t *loop, eddy__timers_t *ts) {
+  ts->heap = NULL;
+  ts->count = ts->cap = 0;
+  ts->seq = 0;
+  ts->handle.data = ts;
+  return uv_timer_init(loop, &ts->handle);
+}
+
+static void on_timers_closed(uv_handle_t *handle) {
+  eddy__timers_t *ts = handle->data;
+  free(ts->heap);
+  ts->heap = NULL;
+  ts->count = ts->cap = 0;
+}
+
+void eddy__timers_close(eddy__timers_t *ts) {
+  for (uint32_t i = 0; i < ts->count; i++)
+    ts->heap[i]->index = 0;
+  ts->count = 0;
+  uv_close((uv_handle_t *)&ts->handle, on_timers_closed);
+}
+
+int eddy__timer_start(eddy__timers_t *ts, eddy__timer_t *t, uint64_t delay_ms,
+                      eddy__timer_cb cb) {
+  if (t->index)
+    eddy__timer_stop(ts, t);
+  if (ts->count == ts->cap) {
+    uint32_t cap = ts->cap ? ts->cap * 2 : 64;
+    eddy__timer_t **heap = realloc(ts->heap, cap * sizeof *heap);
+    if (heap == NULL)
+      return EDDY_ENOMEM;
+    ts->heap = heap;
+    ts->cap = cap;
+  }
+  t->due = uv_now(ts->handle.loop) + delay_ms;
+  t->seq = ts->seq++;
+  t->cb = cb;
+  place(ts, t, ts->count++);
+  sift_up(ts, ts->count - 1);
+  if (ts->heap[0] == t)
+    rearm(ts);
+  return 0;
+}
+
+void eddy__timer_stop(eddy__timers_t *ts, eddy__timer_t *t) {
+  if (t->index == 0)
+    return;
+  int was_top = t->index == 1;
+  remove_at(ts, t->index - 1);
+  /* Leaving the uv timer armed for a removed top only costs a spurious
+     wake-up, but an empty heap must not keep the loop alive. */
+  if (was_top && ts->count == 0)
+    uv_timer_stop(&ts->handle);
+}

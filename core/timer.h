@@ -1,0 +1,46 @@
+/*
+ * timer.h: every deadline of a reactor thread (sleeps, wait timeouts, Lua
+ * timers) in one binary min-heap, driven by a single uv_timer_t. A pending
+ * timer costs one heap slot; there is no libuv handle per timer.
+ */
+#ifndef EDDY_TIMER_H
+#define EDDY_TIMER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct eddy__timer_s eddy__timer_t;
+typedef struct eddy__timers_s eddy__timers_t;
+typedef void (*eddy__timer_cb)(eddy__timer_t *timer);
+
+/* Embedded in its owner; the owner keeps it alive while pending. */
+struct eddy__timer_s {
+  uint64_t due;   /* loop time, ms */
+  uint64_t seq;   /* ties fire in the order they were started */
+  uint32_t index; /* 1 + position in the heap; 0 when not pending */
+  eddy__timer_cb cb;
+};
+
+struct eddy__timers_s {
+  uv_timer_t handle;
+  eddy__timer_t **heap;
+  uint32_t count;
+  uint32_t cap;
+  uint64_t seq;
+};
+
+int eddy__timers_init(uv_loop_t *loop, eddy__timers_t *timers);
+/* Closes the handle and frees the heap; pending timers are dropped. */
+void eddy__timers_close(eddy__timers_t *timers);
+
+/* Starts (or restarts) a timer that calls cb after delay_ms. Returns 0 or
+   EDDY_ENOMEM. */
+int eddy__timer_start(eddy__timers_t *timers, eddy__timer_t *timer,
+                      uint64_t delay_ms, eddy__timer_cb cb);
+void eddy__timer_stop(eddy__timers_t *timers, eddy__timer_t *timer);
+
+static inline int eddy__timer_is_pending(const eddy__timer_t *timer) {
+  return timer->index != 0;
+}
+
+#endif
