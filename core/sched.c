@@ -76,6 +76,8 @@ static eddy__task_t *task_alloc(eddy__sched_t *s) {
   t->wait_data = NULL;
   t->timeout.index = 0;
   t->joiners.head = t->joiners.tail = NULL;
+  t->on_done = NULL;
+  t->done_data = NULL;
   return t;
 }
 
@@ -261,8 +263,19 @@ static const char *error_text(lua_State *co, int idx) {
                          luaL_typename(co, idx));
 }
 
+static void run_on_done(eddy__task_t *t) {
+  void (*on_done)(void *) = t->on_done;
+  t->on_done = NULL;
+  if (on_done)
+    on_done(t->done_data);
+}
+
 static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
   lua_State *co = t->co;
+  t->state = EDDY__TASK_DONE;
+  s->depth++;
+  run_on_done(t);
+  s->depth--;
   if (rc != 0) {
     /* An error the message handler could not catch (out of memory, an
        error inside the handler): make it look like xpcall's result. */
@@ -272,7 +285,6 @@ static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
     lua_settop(co, 2);
   }
   int ok = lua_toboolean(co, 1);
-  t->state = EDDY__TASK_DONE;
   s->finished++;
   if (!ok) {
     t->flags |= EDDY__TASK_FAILED;
@@ -566,6 +578,9 @@ void eddy__sched_abandon(eddy__sched_t *s) {
     t->flags |= EDDY__TASK_CANCELLED;
     t->wait = NULL;
     t->what = NULL;
+    s->depth++;
+    run_on_done(t);
+    s->depth--;
     co_drop(s, t);
     all_unlink(s, t);
     if (t->handles == 0)

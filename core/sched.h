@@ -81,6 +81,11 @@ struct eddy__task_s {
   void *wait_data;
   eddy__timer_t timeout;
   eddy__waitq_t joiners;
+  /* Called once when the task ends (or is abandoned), before anything
+     else: lets go of what the task owned (a server closes the task's
+     connection). Must not touch Lua when the runtime's L is NULL. */
+  void (*on_done)(void *data);
+  void *done_data;
 };
 
 /* A reference to one particular wait of a task. */

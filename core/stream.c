@@ -1,0 +1,268 @@
+/*
+ * stream.c: a TCP connection's I/O (see stream.h). Knows nothing of Lua.
+ */
+#include "stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define stream_of(p, field) \
+  ((eddy__stream_t *)((char *)(p) - offsetof(eddy__stream_t, field)))
+
+typedef struct write_req_s {
+  uv_write_t req;
+  eddy__stream_t *stream;
+  size_t len;
+  char data[];
+} write_req_t;
+
+typedef struct connect_req_s {
+  uv_connect_t req;
+  eddy__stream_t *stream;
+  void (*cb)(eddy__stream_t *s, int status);
+} connect_req_t;
+
+static void close_now(eddy__stream_t *s);
+
+static void close_by_stop(eddy__closer_t *c) {
+  eddy__stream_close(stream_of(c, closer), 0);
+}
+
+int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
+  memset(&s->rbuf, 0, sizeof s->rbuf);
+  s->rt = rt;
+  s->wqueued = 0;
+  s->wlow = 0;
+  s->rerr = s->werr = 0;
+  s->flags = 0;
+  s->linger.index = 0;
+  s->closer.close = close_by_stop;
+  s->closer.listener = 0;
+  s->tcp.data = s;
+  int rc = uv_tcp_init(&rt->loop, &s->tcp);
+  if (rc != 0)
+    return eddy__error_from_uv(rc);
+  eddy__closer_add(rt, &s->closer);
+  return 0;
+}
+
+/* ======================================================================= */
+/* Reading */
+
+static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
+  eddy__stream_t *s = handle->data;
+  char *base;
+  size_t len;
+  (void)hint;
+  if (eddy__rbuf_reserve(&s->rt->bufs, &s->rbuf, &base, &len) < 0) {
+    buf->base = NULL;
+    buf->len = 0; /* libuv answers UV_ENOBUFS */
+    return;
+  }
+  buf->base = base;
+  buf->len = len;
+}
+
+static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
+  eddy__stream_t *s = handle->data;
+  (void)buf;
+  if (nread > 0) {
+    eddy__rbuf_commit(&s->rbuf, (size_t)nread);
+  } else if (nread < 0) {
+    s->rerr = nread == UV_EOF ? EDDY_ECLOSED : eddy__error_from_uv((int)nread);
+    eddy__stream_read_stop(s);
+  } else {
+    eddy__stream_settle(s); /* EAGAIN: give the block back */
+    return;
+  }
+  s->on_read(s);
+  eddy__stream_settle(s);
+}
+
+int eddy__stream_read_start(eddy__stream_t *s) {
+  if (s->flags & EDDY__STREAM_READING)
+    return 0;
+  if (s->rerr)
+    return s->rerr;
+  int rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+  if (rc != 0)
+    return eddy__error_from_uv(rc);
+  s->flags |= EDDY__STREAM_READING;
+  return 0;
+}
+
+void eddy__stream_read_stop(eddy__stream_t *s) {
+  if (!(s->flags & EDDY__STREAM_READING))
+    return;
+  s->flags &= ~EDDY__STREAM_READING;
+  uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+void eddy__stream_settle(eddy__stream_t *s) {
+  if (!(s->flags & EDDY__STREAM_CLOSED))
+    eddy__rbuf_settle(&s->rt->bufs, &s->rbuf);
+}
+
+/* ======================================================================= */
+/* Writing */
+
+static void on_write(uv_write_t *req, int status) {
+  write_req_t *w = (write_req_t *)req;
+  eddy__stream_t *s = w->stream;
+  s->wqueued -= w->len;
+  free(w);
+  if (status < 0 && s->werr == 0)
+    s->werr = eddy__error_from_uv(status);
+  if (s->flags & EDDY__STREAM_CLOSING)
+    return;
+  if (s->werr || s->wqueued <= s->wlow)
+    s->on_drain(s);
+}
+
+int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
+  if (s->werr)
+    return s->werr;
+  if (s->flags & EDDY__STREAM_CLOSING)
+    return EDDY_ECLOSED;
+  size_t total = 0, done = 0;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  if (total == 0)
+    return 0;
+  if (s->wqueued == 0) {
+    /* The common case: the socket takes it all now, with no copy and no
+       request. */
+    int rc = uv_try_write((uv_stream_t *)&s->tcp, bufs, n);
+    if (rc >= 0)
+      done = (size_t)rc;
+    else if (rc != UV_EAGAIN)
+      return s->werr = eddy__error_from_uv(rc);
+    if (done == total)
+      return 0;
+  }
+  write_req_t *w = malloc(sizeof *w + (total - done));
+  if (w == NULL)
+    return EDDY_ENOMEM;
+  size_t off = 0, skip = done;
+  for (unsigned i = 0; i < n; i++) {
+    size_t len = bufs[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    memcpy(w->data + off, bufs[i].base + skip, len - skip);
+    off += len - skip;
+    skip = 0;
+  }
+  w->stream = s;
+  w->len = total - done;
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, on_write);
+  if (rc != 0) {
+    free(w);
+    return s->werr = eddy__error_from_uv(rc);
+  }
+  s->wqueued += w->len;
+  return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+int eddy__stream_shutdown(eddy__stream_t *s) {
+  if (s->flags & EDDY__STREAM_CLOSING)
+    return EDDY_ECLOSED;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL)
+    return EDDY_ENOMEM;
+  int rc = uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown);
+  if (rc != 0) {
+    free(req);
+    return eddy__error_from_uv(rc);
+  }
+  return 0;
+}
+
+/* ======================================================================= */
+/* Connecting */
+
+static void on_connect(uv_connect_t *req, int status) {
+  connect_req_t *c = (connect_req_t *)req;
+  eddy__stream_t *s = c->stream;
+  void (*cb)(eddy__stream_t *, int) = c->cb;
+  free(c);
+  cb(s, status == 0 ? 0 : eddy__error_from_uv(status));
+}
+
+int eddy__stream_connect(eddy__stream_t *s, const struct sockaddr *addr,
+                         void (*cb)(eddy__stream_t *s, int status)) {
+  connect_req_t *c = malloc(sizeof *c);
+  if (c == NULL)
+    return EDDY_ENOMEM;
+  c->stream = s;
+  c->cb = cb;
+  int rc = uv_tcp_connect(&c->req, &s->tcp, addr, on_connect);
+  if (rc != 0) {
+    free(c);
+    return eddy__error_from_uv(rc);
+  }
+  return 0;
+}
+
+/* ======================================================================= */
+/* Closing */
+
+static void on_closed(uv_handle_t *handle) {
+  eddy__stream_t *s = handle->data;
+  eddy__timer_stop(&s->rt->timers, &s->linger);
+  eddy__closer_remove(s->rt, &s->closer);
+  eddy__rbuf_free(&s->rt->bufs, &s->rbuf);
+  s->flags |= EDDY__STREAM_CLOSED;
+  s->on_close(s);
+}
+
+static void close_now(eddy__stream_t *s) {
+  if (!uv_is_closing((uv_handle_t *)&s->tcp))
+    uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
+static void on_linger_end(eddy__timer_t *t) {
+  close_now(stream_of(t, linger));
+}
+
+static void on_flushed(uv_shutdown_t *req, int status) {
+  eddy__stream_t *s = req->data;
+  (void)status;
+  free(req);
+  close_now(s);
+}
+
+void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    if (linger_ms == 0)
+      close_now(s); /* a stop does not wait for a flush in progress */
+    return;
+  }
+  s->flags |= EDDY__STREAM_CLOSING;
+  eddy__closer_remove(s->rt, &s->closer);
+  eddy__stream_read_stop(s);
+  if (s->wqueued > 0 && s->werr == 0 && linger_ms > 0) {
+    /* Let the queued bytes go out first, as close(2) would for bytes in
+       the kernel; a peer that never reads gets linger_ms. */
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req != NULL) {
+      req->data = s;
+      if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0) {
+        eddy__timer_start(&s->rt->timers, &s->linger, linger_ms,
+                          on_linger_end);
+        /* Still to be closed by a stop, should one come first. */
+        eddy__closer_add(s->rt, &s->closer);
+        return;
+      }
+      free(req);
+    }
+  }
+  close_now(s);
+}

@@ -1,0 +1,65 @@
+/*
+ * stream.h: a TCP connection's I/O: a read buffer filled only while its
+ * owner asks for bytes, and a write path that writes at once when it can
+ * and queues the rest, counting the queued bytes so that the owner can
+ * make writers wait (backpressure). Knows nothing of Lua.
+ */
+#ifndef EDDY_STREAM_H
+#define EDDY_STREAM_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "buffer.h"
+#include "runtime.h"
+#include "timer.h"
+
+typedef struct eddy__stream_s eddy__stream_t;
+
+#define EDDY__STREAM_READING 0x01
+#define EDDY__STREAM_CLOSING 0x02 /* close requested */
+#define EDDY__STREAM_CLOSED 0x04  /* the handle's close callback ran */
+
+/*
+ * Owned by its owner (a Lua connection): freed by the owner's on_close,
+ * the last callback the stream makes.
+ */
+struct eddy__stream_s {
+  uv_tcp_t tcp;
+  eddy_runtime_t *rt;
+  eddy__rbuf_t rbuf;
+  size_t wqueued;   /* bytes handed to libuv, not yet written */
+  size_t wlow;      /* on_drain when wqueued falls to this or below */
+  int rerr;         /* 0, or how the read side ended (EDDY_ECLOSED: EOF) */
+  int werr;         /* 0, or the first write error */
+  unsigned flags;
+  eddy__timer_t linger; /* bounds the flush of queued writes at close */
+  eddy__closer_t closer;
+  /* Bytes arrived or the read side ended (rerr set). */
+  void (*on_read)(eddy__stream_t *s);
+  /* The queue drained to wlow, or a write failed (werr set). */
+  void (*on_drain)(eddy__stream_t *s);
+  /* Closed: the stream may be freed now. */
+  void (*on_close)(eddy__stream_t *s);
+  void *data;
+};
+
+int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s);
+int eddy__stream_read_start(eddy__stream_t *s);
+void eddy__stream_read_stop(eddy__stream_t *s);
+/* After the owner took bytes: give idle buffer memory back. */
+void eddy__stream_settle(eddy__stream_t *s);
+
+/* Writes what it can now and queues the rest (copied). Returns 0, or the
+   sticky write error. */
+int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n);
+/* Half-closes after the queued writes. Returns 0 or an error. */
+int eddy__stream_shutdown(eddy__stream_t *s);
+/* Closes: queued writes still go out (for up to linger_ms), then the
+   handle closes and on_close runs. */
+void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms);
+
+int eddy__stream_connect(eddy__stream_t *s, const struct sockaddr *addr,
+                         void (*cb)(eddy__stream_t *s, int status));
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * tcp.c: TCP listeners (see tcp.h). Knows nothing of Lua.
+ */
+#include "tcp.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include "addr.h"
+
+#define listener_of(p, field) \
+  ((eddy__listener_t *)((char *)(p) - offsetof(eddy__listener_t, field)))
+
+static void on_connection(uv_stream_t *server, int status) {
+  eddy__listener_t *l = server->data;
+  if (status == 0)
+    l->pending = 1;
+  l->on_connection(l, status == 0 ? 0 : eddy__error_from_uv(status));
+}
+
+static void close_by_stop(eddy__closer_t *c) {
+  eddy__listener_close(listener_of(c, closer));
+}
+
+int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
+                         const struct sockaddr *addr, int backlog,
+                         unsigned flags) {
+  l->rt = rt;
+  l->pending = 0;
+  l->closing = 0;
+  l->tcp.data = l;
+  l->closer.close = close_by_stop;
+  l->closer.listener = 1;
+  /* init_ex makes the socket now, so that SO_REUSEPORT can be set before
+     bind: libuv 1.44 has no flag for it. */
+  int rc = uv_tcp_init_ex(&rt->loop, &l->tcp, addr->sa_family);
+  if (rc != 0)
+    return eddy__error_from_uv(rc);
+  eddy__closer_add(rt, &l->closer);
+  if (flags & EDDY__LISTEN_REUSEPORT) {
+    uv_os_fd_t fd;
+    int one = 1;
+    uv_fileno((uv_handle_t *)&l->tcp, &fd);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      rc = UV_EINVAL;
+  }
+  if (rc == 0)
+    rc = uv_tcp_bind(&l->tcp, addr,
+                     (flags & EDDY__LISTEN_IPV6ONLY) ? UV_TCP_IPV6ONLY : 0);
+  /* libuv may report a bind error only at listen. */
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
+  if (rc != 0) {
+    eddy__listener_close(l); /* on_close follows */
+    return eddy__error_from_uv(rc);
+  }
+  return 0;
+}
+
+int eddy__listener_accept(eddy__listener_t *l, eddy__stream_t *s) {
+  if (!l->pending)
+    return EDDY_EBUSY;
+  l->pending = 0;
+  /* uv_accept also resumes watching the socket, which libuv paused when
+     a connection was left waiting. */
+  int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&s->tcp);
+  return rc == 0 ? 0 : eddy__error_from_uv(rc);
+}
+
+int eddy__listener_port(eddy__listener_t *l) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[EDDY__ADDR_TEXT];
+  int port = 0;
+  if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return -1;
+  eddy__addr_name((struct sockaddr *)&ss, ip, &port);
+  return port;
+}
+
+static void on_closed(uv_handle_t *handle) {
+  eddy__listener_t *l = handle->data;
+  l->on_close(l);
+}
+
+void eddy__listener_close(eddy__listener_t *l) {
+  if (l->closing)
+    return;
+  l->closing = 1;
+  eddy__closer_remove(l->rt, &l->closer);
+  uv_close((uv_handle_t *)&l->tcp, on_closed);
+}

@@ -1,0 +1,85 @@
+-- eddy.tcp: TCP servers and clients. The connection methods are in C
+-- (bindings/tcp.c); this file adds name resolution and the trying of a
+-- name's addresses one after another within the connect timeout.
+
+local c = require "eddy.c.tcp"
+local dns = require "eddy.dns"
+local task = require "eddy.c.task"
+
+local type, error, tostring = type, error, tostring
+local now = task.now
+
+local M = { is_ip = c.is_ip }
+
+local DEFAULT_CONNECT_TIMEOUT = 10
+
+local function check_endpoint(host, port, fn)
+  if type(host) ~= "string" then
+    error("bad argument #1 to '" .. fn .. "' (host string expected, got " .. type(host) .. ")", 3)
+  end
+  if type(port) ~= "number" or port < 0 or port > 65535 or port % 1 ~= 0 then
+    error("bad argument #2 to '" .. fn .. "' (port 0-65535 expected, got " .. tostring(port) .. ")", 3)
+  end
+end
+
+-- The addresses to try for host: itself when it is an address.
+local function addresses(host, timeout, family)
+  if host == "localhost" then return { "127.0.0.1" } end
+  if c.is_ip(host) then return { host } end
+  return dns.resolve(host, { timeout = timeout, family = family })
+end
+
+-- eddy.tcp.connect(host, port[, opts]) → conn, or nil, err.
+-- opts: connect_timeout (seconds, default 10, for resolving and connecting
+-- together), timeout (default of every read and write), nodelay (default
+-- true), keepalive (seconds or true), max_line, write_buffer, family.
+function M.connect(host, port, opts)
+  check_endpoint(host, port, "connect")
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #3 to 'connect' (options table expected)", 2)
+  end
+  local limit = opts and opts.connect_timeout or DEFAULT_CONNECT_TIMEOUT
+  local deadline = now() + limit
+  local addrs, err = addresses(host, limit, opts and opts.family)
+  if not addrs then return nil, err end
+  local o = { connect_timeout = 0 }
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  for i = 1, #addrs do
+    local left = deadline - now()
+    if left <= 0 then return nil, "timeout" end
+    o.connect_timeout = left
+    local conn
+    conn, err = c.connect(addrs[i], port, o)
+    if conn then return conn end
+    if err == "cancelled" then break end
+  end
+  return nil, err
+end
+
+-- eddy.tcp.listen(host, port[, opts]) → server, or nil, err.
+-- opts: backlog, reuseport (default true), ipv6only, max_connections, and
+-- the connection options of connect (timeout, nodelay, keepalive, ...),
+-- which every accepted connection starts with.
+function M.listen(host, port, opts)
+  check_endpoint(host, port, "listen")
+  local ip = host
+  if not c.is_ip(host) and host ~= "localhost" and host ~= "*" then
+    local addrs, err = dns.resolve(host)
+    if not addrs then return nil, err end
+    ip = addrs[1]
+  end
+  return c.listen(ip, port, opts)
+end
+
+-- eddy.tcp.serve(host, port, handler[, opts]) → server, or nil, err: listen,
+-- then run handler(conn) in a task per connection.
+function M.serve(host, port, handler, opts)
+  if type(handler) ~= "function" then
+    error("bad argument #3 to 'serve' (function expected, got " .. type(handler) .. ")", 2)
+  end
+  local server, err = M.listen(host, port, opts)
+  if not server then return nil, err end
+  return server:serve(handler)
+end
+
+return M
