@@ -65,13 +65,37 @@ $(BUILD)/eddy: $(BUILD)/cli/main.o $(BUILD)/libeddy.a
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lpthread -lm -Wl,-E
 
+TEST_C := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/*_test.c))
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LDFLAGS_ALL) \
+	  $(PKG_LIBS) -lpthread -lm
+
+tests: $(TEST_C)
+
 deps:
 	@scripts/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/eddy examples/hello.lua
+
+# Every test: C tests, busted specs (examples and the rock included).
+test: deps
+	@$(MAKE) --no-print-directory all tests
+	@EDDY_BUILD=$(BUILD) scripts/test.sh
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+  -fno-sanitize-recover=all
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	  SAN="$(ASAN_FLAGS)" all tests
+	@EDDY_BUILD=build-asan EDDY_ASAN=1 scripts/test.sh
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps run clean
+.PHONY: all tests deps run test test-asan clean

@@ -227,9 +227,9 @@ int eddy__runtime_run(eddy_runtime_t *rt) {
   } else if (rt->sched.live > 0) {
     /* Nothing is active, yet tasks wait: nothing can ever wake them. */
     eddy__sched_describe(&rt->sched, rt->L, 20);
-    eddy__set_error(rt, "deadlock: %d tasks waiting and nothing left that "
+    eddy__set_error(rt, "deadlock: %d task%s waiting and nothing left that "
                     "could wake them:%s", (int)rt->sched.live,
-                    lua_tostring(rt->L, -1));
+                    rt->sched.live == 1 ? "" : "s", lua_tostring(rt->L, -1));
     lua_pop(rt->L, 1);
     rt->end = EDDY_EDEADLOCK;
     code = 1;

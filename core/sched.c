@@ -480,13 +480,13 @@ void eddy__task_unhandle(eddy__task_t *t) {
 /* Listing */
 
 /* Where a suspended coroutine waits: its innermost frame in a script,
-   skipping eddy's own Lua files (their chunk names start with '='). */
+   skipping eddy's own Lua files (chunk names "=eddy/..."). */
 static void push_where(lua_State *L, lua_State *co) {
   lua_Debug ar;
   for (int level = 0; lua_getstack(co, level, &ar); level++) {
     if (!lua_getinfo(co, "Sl", &ar) || ar.currentline <= 0)
       continue;
-    if (ar.source[0] == '=')
+    if (strncmp(ar.source, "=eddy/", 6) == 0)
       continue;
     lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
     return;

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing eddy need, and says
+# which and why. Does nothing when they are all there. Needs root (or sudo)
+# only when something is missing.
+set -euo pipefail
+
+# package            why
+PACKAGES=(
+  build-essential    # gcc and make
+  pkg-config         # finds the libraries below
+  luajit2            # LuaJIT 2.1, OpenResty's branch: runs the tests and eddy.so
+  libluajit2-5.1-dev # its headers, for the C core
+  libuv1-dev         # the event loop
+  libc-ares-dev      # DNS on the loop
+  lua-busted         # the Lua test runner (run under LuaJIT)
+  luarocks           # the test that installs eddy as a rock
+  netcat-openbsd     # a real TCP/UDP client for the integration tests
+  util-linux         # taskset, for the benchmarks
+  procps             # ps and kill, for the process tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  case "$p" in \#*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "eddy: installing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "eddy: run as root, or install them yourself: apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q "${missing[@]}"

@@ -1,0 +1,204 @@
+/*
+ * embed_test.c: drives the embedding API of eddy.h as a host program
+ * would: runtimes, scripts, exit statuses, errors, eddy_stop from another
+ * thread, two runtimes at once, host functions and the log callback.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../core/eddy.h"
+#include "tap.h"
+
+static eddy_runtime_t *run_code(const char *code, int *status) {
+  eddy_runtime_t *rt = eddy_new(NULL);
+  int rc = eddy_load_string(rt, code, "=test");
+  *status = rc == EDDY_OK ? eddy_run(rt) : rc;
+  return rt;
+}
+
+/* A host function the script calls: records its argument. */
+static int host_report(lua_State *L) {
+  int *seen = lua_touserdata(L, lua_upvalueindex(1));
+  *seen = (int)luaL_checkinteger(L, 1);
+  return 0;
+}
+
+static void test_basic(void) {
+  eddy_runtime_t *rt = eddy_new(NULL);
+  ok(rt != NULL, "eddy_new makes a runtime");
+  int seen = 0;
+  lua_State *L = eddy_lua_state(rt);
+  lua_pushlightuserdata(L, &seen);
+  lua_pushcclosure(L, host_report, 1);
+  lua_setglobal(L, "report");
+  int rc = eddy_load_string(rt,
+      "local eddy = require 'eddy'\n"
+      "local t = eddy.spawn(function(a) eddy.sleep(0.01) return a * 2 end, 21)\n"
+      "local ok, v = t:join()\n"
+      "report(v)\n", "=basic");
+  ok(rc == EDDY_OK, "eddy_load_string loads a chunk");
+  ok(eddy_run(rt) == 0, "eddy_run returns 0 when the script ends");
+  ok(seen == 42, "the script ran tasks and called the host (saw %d)", seen);
+  eddy_free(rt);
+}
+
+static void test_errors(void) {
+  int status;
+  eddy_runtime_t *rt = eddy_new(NULL);
+  int rc = eddy_load_string(rt, "this is not lua", "=bad");
+  ok(rc == EDDY_ELUA, "a syntax error is EDDY_ELUA");
+  ok(strstr(eddy_last_error(rt), "bad:1") != NULL,
+     "and the message names the chunk: %s", eddy_last_error(rt));
+  eddy_free(rt);
+
+  rt = eddy_new(NULL);
+  rc = eddy_load_file(rt, "/nonexistent/script.lua", 0, NULL);
+  ok(rc == EDDY_ELUA && strstr(eddy_last_error(rt), "nonexistent"),
+     "a missing file is EDDY_ELUA with its name");
+  eddy_free(rt);
+
+  rt = run_code("error('boom')", &status);
+  ok(status == 1, "an error in the main chunk gives status 1");
+  ok(strstr(eddy_last_error(rt), "boom") != NULL &&
+         strstr(eddy_last_error(rt), "traceback") != NULL,
+     "with the error and its traceback as last error");
+  eddy_free(rt);
+
+  rt = run_code("require('eddy').exit(7)", &status);
+  ok(status == 7, "eddy.exit(7) gives status 7 (got %d)", status);
+  eddy_free(rt);
+
+  rt = run_code("local eddy = require 'eddy'\n"
+                "local ch = eddy.channel()\n"
+                "ch:recv()\n", &status);
+  ok(status == 1, "a deadlock gives status 1");
+  ok(strncmp(eddy_last_error(rt), "deadlock: 1 task waiting", 24) == 0 &&
+         strstr(eddy_last_error(rt), "channel recv at test:3"),
+     "and says where each task waits: %s", eddy_last_error(rt));
+  eddy_free(rt);
+}
+
+static void *stop_later(void *arg) {
+  usleep(100 * 1000);
+  eddy_stop(arg);
+  return NULL;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_stop(void) {
+  eddy_options_t opts;
+  eddy_options_init(&opts);
+  opts.install_signal_handlers = 0;
+  eddy_runtime_t *rt = eddy_new(&opts);
+  eddy_load_string(rt,
+      "local eddy = require 'eddy'\n"
+      "local n = 0\n"
+      "eddy.timer.every(0.01, function() n = n + 1 end)\n", "=stop");
+  pthread_t th;
+  pthread_create(&th, NULL, stop_later, rt);
+  double t0 = now_s();
+  int status = eddy_run(rt);
+  double took = now_s() - t0;
+  pthread_join(th, NULL);
+  ok(status == 0, "eddy_stop from another thread ends the run with 0");
+  ok(took > 0.05 && took < 2.0, "promptly (%.3f s)", took);
+  eddy_free(rt);
+}
+
+static void *run_thread(void *arg) {
+  int *status = arg;
+  eddy_runtime_t *rt = eddy_new(NULL);
+  eddy_load_string(rt,
+      "local eddy = require 'eddy'\n"
+      "local s = 0\n"
+      "local wg = eddy.waitgroup()\n"
+      "for i = 1, 100 do wg:spawn(function() eddy.sleep(0.001 * (i % 5)) s = s + i end) end\n"
+      "wg:wait()\n"
+      "if s ~= 5050 then error('sum ' .. s) end\n", "=thread");
+  *status = eddy_run(rt);
+  eddy_free(rt);
+  return NULL;
+}
+
+static void test_two_runtimes(void) {
+  pthread_t a, b;
+  int sa = -1, sb = -1;
+  pthread_create(&a, NULL, run_thread, &sa);
+  pthread_create(&b, NULL, run_thread, &sb);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  ok(sa == 0 && sb == 0, "two runtimes run at once in two threads");
+}
+
+typedef struct log_s {
+  int count;
+  char last[512];
+} log_t;
+
+static void capture_log(void *data, int level, const char *msg) {
+  log_t *log = data;
+  (void)level;
+  log->count++;
+  snprintf(log->last, sizeof log->last, "%s", msg);
+}
+
+static void test_log(void) {
+  log_t log = {0};
+  eddy_options_t opts;
+  eddy_options_init(&opts);
+  opts.log = capture_log;
+  opts.log_data = &log;
+  eddy_runtime_t *rt = eddy_new(&opts);
+  eddy_load_string(rt,
+      "local eddy = require 'eddy'\n"
+      "local t = eddy.spawn(function() error('in a task') end)\n"
+      "t:join()\n", "=log");
+  int status = eddy_run(rt);
+  ok(status == 0, "a failing task does not end the run");
+  ok(log.count == 1 && strstr(log.last, "in a task"),
+     "its error reaches the host's log callback: %s", log.last);
+  eddy_free(rt);
+}
+
+static void test_args(void) {
+  char path[] = "/tmp/eddy_embed_XXXXXX";
+  int fd = mkstemp(path);
+  const char *code = "local a, b = ...\n"
+                     "assert(a == 'one' and b == 'two', 'varargs')\n"
+                     "assert(arg[0]:find('eddy_embed'), 'arg[0]')\n"
+                     "assert(arg[1] == 'one' and arg[2] == 'two', 'arg')\n";
+  ok(write(fd, code, strlen(code)) == (ssize_t)strlen(code), "wrote script");
+  close(fd);
+  char *argv[] = {"one", "two"};
+  eddy_runtime_t *rt = eddy_new(NULL);
+  int rc = eddy_load_file(rt, path, 2, argv);
+  int status = rc == EDDY_OK ? eddy_run(rt) : rc;
+  ok(status == 0, "eddy_load_file passes arguments as ... and arg (%s)",
+     eddy_last_error(rt));
+  eddy_free(rt);
+  unlink(path);
+}
+
+int main(void) {
+  test_basic();
+  test_errors();
+  test_stop();
+  test_two_runtimes();
+  test_log();
+  test_args();
+  ok(strcmp(eddy_version(), EDDY_VERSION) == 0, "eddy_version");
+  ok(strcmp(eddy_strerror(EDDY_ETIMEOUT), "timeout") == 0 &&
+         strcmp(eddy_strerror(EDDY_ECLOSED), "closed") == 0,
+     "eddy_strerror gives the stable strings");
+  return done();
+}
