@@ -51,7 +51,7 @@ static const char *name_of(int signum) {
 static void on_signal(uv_signal_t *sig, int signum) {
   handler_t *h = sig->data;
   lua_State *L = h->rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, h->fn_ref);
+  eddy__getref(&h->rt->refs, L, h->fn_ref);
   lua_pushstring(L, name_of(signum));
   if (eddy__task_spawn(&h->rt->sched, L, 1) == NULL)
     eddy__log(h->rt, EDDY_LOG_ERROR, "signal: out of memory for a task");
@@ -73,7 +73,7 @@ static void handler_stop(handler_t *h) {
   eddy__closer_remove(h->rt, &h->closer);
   eddy__runtime_user_signal(h->rt, h->signum, 0);
   if (h->rt->L != NULL)
-    luaL_unref(h->rt->L, LUA_REGISTRYINDEX, h->fn_ref);
+    eddy__unref(&h->rt->refs, h->rt->L, h->fn_ref);
   uv_close((uv_handle_t *)&h->sig, on_closed);
 }
 
@@ -116,7 +116,7 @@ static int signal_on(lua_State *L) {
   /* Watching a signal does not keep the program alive by itself. */
   uv_unref((uv_handle_t *)&h->sig);
   lua_pushvalue(L, 2);
-  h->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  h->fn_ref = eddy__ref(&rt->refs, L);
   eddy__closer_add(rt, &h->closer);
   eddy__runtime_user_signal(rt, signum, 1);
   *box = h;

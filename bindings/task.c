@@ -84,11 +84,11 @@ static int task_results(lua_State *L) {
     lua_pushstring(L, eddy_strerror(EDDY_ECANCELLED));
     return 2;
   }
-  if (t->res_ref == LUA_NOREF) {
+  if (t->res_ref == EDDY__NOREF) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->res_ref);
+  eddy__getref(&eddyL_runtime(L)->refs, L, t->res_ref);
   lua_getfield(L, -1, "n");
   int n = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -176,8 +176,10 @@ static int task_yield(lua_State *L) {
   return eddy__task_yield(&rt->sched, L);
 }
 
+/* The loop's clock, brought up to date: seconds, ms precision. */
 static int task_now(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
+  uv_update_time(&rt->loop);
   lua_pushnumber(L, (lua_Number)uv_now(&rt->loop) / 1000.0);
   return 1;
 }
@@ -297,7 +299,7 @@ static int task_run(lua_State *L) {
     lua_call(L, 1, 0);
   }
   if (t->flags & EDDY__TASK_FAILED && !(t->flags & EDDY__TASK_CANCELLED)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->res_ref);
+    eddy__getref(&rt->refs, L, t->res_ref);
     lua_rawgeti(L, -1, 2); /* the error value itself, string or not */
     return lua_error(L);
   }

@@ -61,7 +61,7 @@ typedef struct conn_s {
 
 struct server_s {
   eddy__listener_t listener;
-  int handler_ref; /* serve(): each connection runs in it; else LUA_NOREF */
+  int handler_ref; /* serve(): each connection runs in it; else EDDY__NOREF */
   eddy__waitq_t acceptors;
   conn_opts_t opts;
   int max_connections; /* 0: no limit */
@@ -653,6 +653,9 @@ static void wake_acceptors(server_t *srv) {
 static void on_listener_close(eddy__listener_t *l) {
   server_t *srv = (server_t *)l;
   l->closing = 2; /* the handle is closed */
+  if (l->rt->L != NULL)
+    eddy__unref(&l->rt->refs, l->rt->L, srv->handler_ref);
+  srv->handler_ref = EDDY__NOREF;
   srv->closed = 1;
   wake_acceptors(srv);
   maybe_free_server(srv);
@@ -683,7 +686,7 @@ static void serve_one(server_t *srv) {
     eddy__log(rt, EDDY_LOG_WARN, "tcp: accept failed: %s", eddy_strerror(err));
     return;
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, srv->handler_ref);
+  eddy__getref(&rt->refs, L, srv->handler_ref);
   push_conn(L, c);
   eddy__task_t *t = eddy__task_spawn(&rt->sched, L, 1);
   if (t == NULL) {
@@ -706,7 +709,7 @@ static int below_limit(const server_t *srv) {
 static void server_accept_more(server_t *srv) {
   if (!srv->listener.pending || srv->closed || !below_limit(srv))
     return;
-  if (srv->handler_ref != LUA_NOREF) {
+  if (srv->handler_ref != EDDY__NOREF) {
     serve_one(srv);
     return;
   }
@@ -770,7 +773,7 @@ static int tcp_listen(lua_State *L) {
   server_t *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return eddyL_error(L, EDDY_ENOMEM);
-  srv->handler_ref = LUA_NOREF;
+  srv->handler_ref = EDDY__NOREF;
   srv->opts = opts;
   srv->max_connections = max_conns > 0 ? max_conns : 0;
   srv->listener.on_connection = on_connection;
@@ -796,10 +799,10 @@ static int server_serve(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (srv->closed)
     return eddyL_error(L, EDDY_ECLOSED);
-  if (srv->handler_ref != LUA_NOREF || srv->acceptors.head != NULL)
+  if (srv->handler_ref != EDDY__NOREF || srv->acceptors.head != NULL)
     return luaL_error(L, "server is already serving or accepting");
   lua_pushvalue(L, 2);
-  srv->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  srv->handler_ref = eddy__ref(&srv->listener.rt->refs, L);
   while (srv->listener.pending && below_limit(srv))
     serve_one(srv);
   lua_settop(L, 1);
@@ -819,7 +822,7 @@ static int server_accept(lua_State *L) {
   int64_t ms = eddyL_opttimeout(L, 2, -1);
   if (srv->closed)
     return eddyL_error(L, EDDY_ECLOSED);
-  if (srv->handler_ref != LUA_NOREF)
+  if (srv->handler_ref != EDDY__NOREF)
     return luaL_error(L, "server is serving: accept is not for it");
   if (srv->listener.pending && below_limit(srv)) {
     int err;
@@ -881,7 +884,7 @@ static int server_gc(lua_State *L) {
   /* A server that serves keeps serving without a Lua reference; one
      nobody can reach any more closes. */
   srv->lua_held = 0;
-  if (srv->handler_ref == LUA_NOREF)
+  if (srv->handler_ref == EDDY__NOREF)
     server_close(srv);
   maybe_free_server(srv);
   return 0;

@@ -28,7 +28,7 @@ typedef struct ltimer_s {
   ((ltimer_t *)((char *)(p) - offsetof(ltimer_t, field)))
 
 static int is_active(const ltimer_t *tm) {
-  return tm->self_ref != LUA_NOREF;
+  return tm->self_ref != EDDY__NOREF;
 }
 
 static void deactivate(ltimer_t *tm) {
@@ -36,10 +36,10 @@ static void deactivate(ltimer_t *tm) {
   eddy__timer_stop(&rt->timers, &tm->node);
   eddy__closer_remove(rt, &tm->closer);
   if (rt->L != NULL) {
-    luaL_unref(rt->L, LUA_REGISTRYINDEX, tm->fn_ref);
-    luaL_unref(rt->L, LUA_REGISTRYINDEX, tm->self_ref);
+    eddy__unref(&rt->refs, rt->L, tm->fn_ref);
+    eddy__unref(&rt->refs, rt->L, tm->self_ref);
   }
-  tm->fn_ref = tm->self_ref = LUA_NOREF;
+  tm->fn_ref = tm->self_ref = EDDY__NOREF;
 }
 
 static void close_timer(eddy__closer_t *c) {
@@ -51,12 +51,12 @@ static int last_still_runs(const ltimer_t *tm) {
          tm->last->state != EDDY__TASK_DONE;
 }
 
-static void on_fire(eddy__timer_t *node) {
+static void on_fire(eddy__timer_t *node, uint64_t due) {
   ltimer_t *tm = timer_of(node, node);
   eddy_runtime_t *rt = tm->rt;
   lua_State *L = rt->L;
   if (tm->interval_ms > 0) {
-    uint64_t next = node->due + tm->interval_ms;
+    uint64_t next = due + tm->interval_ms;
     uint64_t now = uv_now(&rt->loop);
     eddy__timer_start(&rt->timers, node, next > now ? next - now : 0,
                       on_fire);
@@ -65,8 +65,8 @@ static void on_fire(eddy__timer_t *node) {
       return;
     }
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, tm->fn_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, tm->self_ref);
+  eddy__getref(&rt->refs, L, tm->fn_ref);
+  eddy__getref(&rt->refs, L, tm->self_ref);
   eddy__task_t *t = eddy__task_spawn(&rt->sched, L, 1);
   if (t != NULL) {
     tm->last = t;
@@ -96,15 +96,15 @@ static int start(lua_State *L, int repeating) {
   tm->last = NULL;
   tm->last_id = 0;
   tm->skipped = 0;
-  tm->fn_ref = tm->self_ref = LUA_NOREF;
+  tm->fn_ref = tm->self_ref = EDDY__NOREF;
   luaL_getmetatable(L, TIMER_MT);
   lua_setmetatable(L, -2);
   if (eddy__timer_start(&rt->timers, &tm->node, (uint64_t)ms, on_fire) < 0)
     return luaL_error(L, "timer: out of memory");
   lua_pushvalue(L, 2);
-  tm->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  tm->fn_ref = eddy__ref(&rt->refs, L);
   lua_pushvalue(L, -1);
-  tm->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  tm->self_ref = eddy__ref(&rt->refs, L);
   eddy__closer_add(rt, &tm->closer);
   return 1;
 }

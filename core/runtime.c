@@ -66,7 +66,9 @@ void eddy__set_error(eddy_runtime_t *rt, const char *fmt, ...) {
 int64_t eddy__timeout_ms(double seconds) {
   if (isnan(seconds) || seconds < 0 || isinf(seconds))
     return -1;
-  double ms = ceil(seconds * 1000.0);
+  /* Round up to whole ms, but not past what the decimal meant: 0.003 is
+     3.0000000000000004 ms in binary. */
+  double ms = ceil(seconds * 1000.0 - 1e-6);
   return ms > 9e15 ? (int64_t)9e15 : (int64_t)ms;
 }
 
@@ -307,6 +309,7 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   uv_loop_close(&rt->loop);
   eddy__bufpool_free(&rt->bufs);
+  eddy__refs_free(&rt->refs);
   eddy__sched_free(&rt->sched);
   free(rt);
 }

@@ -14,6 +14,7 @@
 #include "sched.h"
 #include "timer.h"
 #include "buffer.h"
+#include "refs.h"
 
 typedef struct eddy__dns_s eddy__dns_t;
 
@@ -33,6 +34,7 @@ struct eddy_runtime_s {
   eddy__sched_t sched;
   eddy__timers_t timers;
   eddy__bufpool_t bufs;
+  eddy__refs_t refs;   /* C -> Lua references of objects */
   eddy__dns_t *dns;    /* made on first use */
   eddy_options_t opts;
   int box_ref;         /* registry ref of the runtime's Lua box */

@@ -45,7 +45,7 @@ static int add_chunk(eddy__sched_t *s) {
     eddy__task_t *t = &chunk[i];
     t->sched = s;
     t->slot = s->nchunks * TASK_CHUNK + (uint32_t)i;
-    t->co_ref = LUA_NOREF;
+    t->co_ref = EDDY__NOREF;
     t->state = EDDY__TASK_DONE;
     t->next = s->free;
     s->free = t;
@@ -62,8 +62,8 @@ static eddy__task_t *task_alloc(eddy__sched_t *s) {
   /* slot and gen survive reuse: gen keeps growing so that a completion
      meant for the previous user of this memory is seen to be stale. */
   t->co = NULL;
-  t->co_ref = LUA_NOREF;
-  t->res_ref = LUA_NOREF;
+  t->co_ref = EDDY__NOREF;
+  t->res_ref = EDDY__NOREF;
   t->state = EDDY__TASK_READY;
   t->flags = 0;
   t->handles = 0;
@@ -93,18 +93,18 @@ static void co_drop(eddy__sched_t *s, eddy__task_t *t) {
       s->pool_co[s->npool] = t->co;
       s->pool_ref[s->npool++] = t->co_ref;
     } else {
-      luaL_unref(s->L, LUA_REGISTRYINDEX, t->co_ref);
+      eddy__unref(&s->rt->refs, s->L, t->co_ref);
     }
   }
   t->co = NULL;
-  t->co_ref = LUA_NOREF;
+  t->co_ref = EDDY__NOREF;
 }
 
 static void task_release(eddy__sched_t *s, eddy__task_t *t) {
   co_drop(s, t);
-  if (t->res_ref != LUA_NOREF && s->L != NULL)
-    luaL_unref(s->L, LUA_REGISTRYINDEX, t->res_ref);
-  t->res_ref = LUA_NOREF;
+  if (s->L != NULL)
+    eddy__unref(&s->rt->refs, s->L, t->res_ref);
+  t->res_ref = EDDY__NOREF;
   t->gen++;
   t->next = s->free;
   s->free = t;
@@ -312,7 +312,7 @@ static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
     }
     lua_pushinteger(co, n);
     lua_setfield(co, -2, "n");
-    t->res_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+    t->res_ref = eddy__ref(&s->rt->refs, co);
   }
   co_drop(s, t);
   all_unlink(s, t);
@@ -345,7 +345,9 @@ eddy__task_t *eddy__task_spawn(eddy__sched_t *s, lua_State *L, int nargs) {
     t->co_ref = s->pool_ref[s->npool];
   } else {
     co = lua_newthread(L);
-    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, -1);
+    t->co_ref = eddy__ref(&s->rt->refs, L);
+    lua_pop(L, 1);
   }
   t->co = co;
   /* The coroutine runs xpcall(fn, handler, args...), so that an error's
@@ -376,9 +378,10 @@ eddy__task_t *eddy__task_check_wait(eddy__sched_t *s, lua_State *L) {
   return t;
 }
 
-static void on_wait_timeout(eddy__timer_t *timer) {
+static void on_wait_timeout(eddy__timer_t *timer, uint64_t due) {
   eddy__task_t *t = container_of(timer, eddy__task_t, timeout);
   const eddy__wait_ops_t *ops = t->wait;
+  (void)due;
   if (ops && ops->detach)
     ops->detach(t);
   lua_State *co = eddy__task_wake_begin(t);

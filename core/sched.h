@@ -61,9 +61,9 @@ struct eddy__task_s {
   eddy__sched_t *sched;
   lua_State *co;    /* root coroutine, alive while co_ref anchors it;
                        NULL once the task is done */
-  int co_ref;       /* registry ref of co */
+  int co_ref;       /* eddy__ref of co */
   int res_ref;      /* results kept for join (a table, pcall-shaped);
-                       LUA_NOREF when there were none beyond `true` */
+                       EDDY__NOREF when there were none beyond `true` */
   uint32_t slot;    /* position in the scheduler's chunks: the Lua token */
   uint8_t state;
   uint8_t flags;

@@ -228,7 +228,8 @@ static void close_now(eddy__stream_t *s) {
     uv_close((uv_handle_t *)&s->tcp, on_closed);
 }
 
-static void on_linger_end(eddy__timer_t *t) {
+static void on_linger_end(eddy__timer_t *t, uint64_t due) {
+  (void)due;
   close_now(stream_of(t, linger));
 }
 

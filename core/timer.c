@@ -9,51 +9,58 @@
 
 #include "eddy.h"
 
-static int earlier(const eddy__timer_t *a, const eddy__timer_t *b) {
+#define ARITY 4
+
+static int earlier(const eddy__timer_slot_t *a, const eddy__timer_slot_t *b) {
   return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-static void place(eddy__timers_t *ts, eddy__timer_t *t, uint32_t i) {
-  ts->heap[i] = t;
-  t->index = i + 1;
+static void place(eddy__timers_t *ts, eddy__timer_slot_t slot, uint32_t i) {
+  ts->heap[i] = slot;
+  slot.timer->index = i + 1;
 }
 
 static void sift_up(eddy__timers_t *ts, uint32_t i) {
-  eddy__timer_t *t = ts->heap[i];
+  eddy__timer_slot_t slot = ts->heap[i];
   while (i > 0) {
-    uint32_t parent = (i - 1) / 2;
-    if (!earlier(t, ts->heap[parent]))
+    uint32_t parent = (i - 1) / ARITY;
+    if (!earlier(&slot, &ts->heap[parent]))
       break;
     place(ts, ts->heap[parent], i);
     i = parent;
   }
-  place(ts, t, i);
+  place(ts, slot, i);
 }
 
 static void sift_down(eddy__timers_t *ts, uint32_t i) {
-  eddy__timer_t *t = ts->heap[i];
+  eddy__timer_slot_t slot = ts->heap[i];
   for (;;) {
-    uint32_t child = 2 * i + 1;
-    if (child >= ts->count)
+    uint32_t first = ARITY * i + 1;
+    if (first >= ts->count)
       break;
-    if (child + 1 < ts->count && earlier(ts->heap[child + 1], ts->heap[child]))
-      child++;
-    if (!earlier(ts->heap[child], t))
+    uint32_t last = first + ARITY < ts->count ? first + ARITY : ts->count;
+    uint32_t best = first;
+    for (uint32_t c = first + 1; c < last; c++)
+      if (earlier(&ts->heap[c], &ts->heap[best]))
+        best = c;
+    if (!earlier(&ts->heap[best], &slot))
       break;
-    place(ts, ts->heap[child], i);
-    i = child;
+    place(ts, ts->heap[best], i);
+    i = best;
   }
-  place(ts, t, i);
+  place(ts, slot, i);
 }
 
 static void remove_at(eddy__timers_t *ts, uint32_t i) {
-  eddy__timer_t *last = ts->heap[--ts->count];
-  ts->heap[i]->index = 0;
+  ts->heap[i].timer->index = 0;
+  eddy__timer_slot_t last = ts->heap[--ts->count];
   if (i == ts->count)
     return;
-  place(ts, last, i);
-  sift_down(ts, i);
-  sift_up(ts, last->index - 1);
+  ts->heap[i] = last;
+  if (i > 0 && earlier(&last, &ts->heap[(i - 1) / ARITY]))
+    sift_up(ts, i);
+  else
+    sift_down(ts, i);
 }
 
 static void on_uv_timer(uv_timer_t *handle);
@@ -66,7 +73,7 @@ static void rearm(eddy__timers_t *ts) {
     return;
   }
   uint64_t now = uv_now(ts->handle.loop);
-  uint64_t due = ts->heap[0]->due;
+  uint64_t due = ts->heap[0].due;
   uv_timer_start(&ts->handle, on_uv_timer, due > now ? due - now : 0, 0);
 }
 
@@ -75,10 +82,11 @@ static void on_uv_timer(uv_timer_t *handle) {
   uint64_t now = uv_now(handle->loop);
   /* A callback may start or stop other timers, so look at the top afresh
      each time round. */
-  while (ts->count > 0 && ts->heap[0]->due <= now) {
-    eddy__timer_t *t = ts->heap[0];
+  while (ts->count > 0 && ts->heap[0].due <= now) {
+    eddy__timer_t *t = ts->heap[0].timer;
+    uint64_t due = ts->heap[0].due;
     remove_at(ts, 0);
-    t->cb(t);
+    t->cb(t, due);
   }
   rearm(ts);
 }
@@ -100,7 +108,7 @@ static void on_timers_closed(uv_handle_t *handle) {
 
 void eddy__timers_close(eddy__timers_t *ts) {
   for (uint32_t i = 0; i < ts->count; i++)
-    ts->heap[i]->index = 0;
+    ts->heap[i].timer->index = 0;
   ts->count = 0;
   uv_close((uv_handle_t *)&ts->handle, on_timers_closed);
 }
@@ -111,18 +119,20 @@ int eddy__timer_start(eddy__timers_t *ts, eddy__timer_t *t, uint64_t delay_ms,
     eddy__timer_stop(ts, t);
   if (ts->count == ts->cap) {
     uint32_t cap = ts->cap ? ts->cap * 2 : 64;
-    eddy__timer_t **heap = realloc(ts->heap, cap * sizeof *heap);
+    eddy__timer_slot_t *heap = realloc(ts->heap, cap * sizeof *heap);
     if (heap == NULL)
       return EDDY_ENOMEM;
     ts->heap = heap;
     ts->cap = cap;
   }
-  t->due = uv_now(ts->handle.loop) + delay_ms;
-  t->seq = ts->seq++;
+  /* The loop's clock stands still while a task runs; a timer set after a
+     long computation still counts from now. */
+  uv_update_time(ts->handle.loop);
+  eddy__timer_slot_t slot = {uv_now(ts->handle.loop) + delay_ms, ts->seq++, t};
   t->cb = cb;
-  place(ts, t, ts->count++);
+  place(ts, slot, ts->count++);
   sift_up(ts, ts->count - 1);
-  if (ts->heap[0] == t)
+  if (t->index == 1)
     rearm(ts);
   return 0;
 }

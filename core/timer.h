@@ -11,19 +11,27 @@
 
 typedef struct eddy__timer_s eddy__timer_t;
 typedef struct eddy__timers_s eddy__timers_t;
-typedef void (*eddy__timer_cb)(eddy__timer_t *timer);
+/* due: when it was due (loop time, ms), for timers that repeat. */
+typedef void (*eddy__timer_cb)(eddy__timer_t *timer, uint64_t due);
 
 /* Embedded in its owner; the owner keeps it alive while pending. */
 struct eddy__timer_s {
-  uint64_t due;   /* loop time, ms */
-  uint64_t seq;   /* ties fire in the order they were started */
   uint32_t index; /* 1 + position in the heap; 0 when not pending */
   eddy__timer_cb cb;
 };
 
+/* A heap slot carries its keys, so that sifting compares within the heap
+   array instead of chasing each timer (a million pending timers do not
+   fit in a cache). */
+typedef struct eddy__timer_slot_s {
+  uint64_t due; /* loop time, ms */
+  uint64_t seq; /* ties fire in the order they were started */
+  eddy__timer_t *timer;
+} eddy__timer_slot_t;
+
 struct eddy__timers_s {
   uv_timer_t handle;
-  eddy__timer_t **heap;
+  eddy__timer_slot_t *heap; /* a 4-ary min-heap: shallower than binary */
   uint32_t count;
   uint32_t cap;
   uint64_t seq;
