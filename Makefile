@@ -75,6 +75,27 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libeddy.a
 
 tests: $(TEST_C)
 
+# What luarocks builds and installs (rockspec/eddy-scm-1.rockspec).
+rock: $(BUILD)/eddy.so $(BUILD)/eddy
+
+install-rock: rock
+	install -d $(INST_LIBDIR) $(INST_LUADIR)/eddy $(INST_BINDIR)
+	install -m 644 $(BUILD)/eddy.so $(INST_LIBDIR)/eddy.so
+	install -m 644 lua/eddy/*.lua $(INST_LUADIR)/eddy/
+	install -m 755 $(BUILD)/eddy $(INST_BINDIR)/eddy
+
+# A system-wide install: the command, the C library, the Lua module.
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/lua/5.1 \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1/eddy
+	install -m 755 $(BUILD)/eddy $(DESTDIR)$(PREFIX)/bin/eddy
+	install -m 644 $(BUILD)/libeddy.a $(BUILD)/libeddy.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 core/eddy.h $(DESTDIR)$(PREFIX)/include/eddy.h
+	install -m 644 $(BUILD)/eddy.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/eddy.so
+	install -m 644 lua/eddy/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/eddy/
+
 deps:
 	@scripts/deps.sh
 
@@ -96,6 +117,6 @@ test-asan: deps
 	@EDDY_BUILD=build-asan EDDY_ASAN=1 scripts/test.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-rock
 
-.PHONY: all tests deps run test test-asan clean
+.PHONY: all tests deps run test test-asan clean rock install-rock install

@@ -98,10 +98,11 @@ int eddyL_optfield_boolean(lua_State *L, int idx, const char *field,
   return v;
 }
 
-eddy__task_t *eddyL_begin_wait(lua_State *L, eddy_runtime_t *rt) {
+eddy__task_t *eddyL_begin_wait(lua_State *L, eddy_runtime_t *rt,
+                               const eddy__wait_ops_t *ops) {
   eddy__task_t *t = eddy__task_check_wait(&rt->sched, L);
   if (t->flags & EDDY__TASK_CANCELLED) {
-    eddyL_error(L, EDDY_ECANCELLED);
+    eddy__task_wait_cancelled(t, ops);
     return NULL;
   }
   return t;

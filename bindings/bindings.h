@@ -51,9 +51,11 @@ double eddyL_optfield_number(lua_State *L, int idx, const char *field,
 int eddyL_optfield_boolean(lua_State *L, int idx, const char *field, int def);
 
 /* The current task, after checking that L may wait (else raises). Returns
-   NULL, with nil, "cancelled" pushed, when the task has been cancelled:
-   the caller returns 2. */
-eddy__task_t *eddyL_begin_wait(lua_State *L, eddy_runtime_t *rt);
+   NULL when the task has been cancelled: it is then queued to answer
+   "cancelled" through ops, and the caller returns
+   eddy__task_yield(&rt->sched, L). */
+eddy__task_t *eddyL_begin_wait(lua_State *L, eddy_runtime_t *rt,
+                               const eddy__wait_ops_t *ops);
 
 /* Registers the loaders of eddy's modules (C and embedded Lua) in
    package.preload; the runtime box is at the top of the stack. */

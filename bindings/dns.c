@@ -91,9 +91,9 @@ static int dns_resolve(lua_State *L) {
   int status = eddy__dns_cached(rt, name, family, &addrs);
   if (status != EDDY_EBUSY)
     return push_addrs(L, status, addrs);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &resolve_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   dns_wait_t *w = malloc(sizeof *w);
   if (w == NULL)
     return eddyL_error(L, EDDY_ENOMEM);

@@ -51,51 +51,35 @@ static int task_current(lua_State *L) {
   return 1;
 }
 
-static const eddy__wait_ops_t join_ops = {"join", NULL, NULL};
+/* join's own timeout or cancellation: false, err, as pcall would say. */
+static int join_fail(eddy__task_t *t, lua_State *co, int err) {
+  (void)t;
+  lua_pushboolean(co, 0);
+  lua_pushstring(co, eddy_strerror(err));
+  return 2;
+}
 
-/* Waits until the task is done: true, or nil, "timeout" / "cancelled". */
-static int task_join_wait(lua_State *L) {
+static const eddy__wait_ops_t join_ops = {"join", NULL, join_fail};
+
+/* task:join([timeout]): true, results... when the task returned; false,
+   its error when it failed; false, "cancelled" when it never ran or a stop
+   ended it; false, "timeout" / "cancelled" when the join itself gave up. */
+static int task_join(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy__task_t *target = check_task(L, 1);
   int64_t ms = eddyL_opttimeout(L, 2, -1);
-  if (target->state == EDDY__TASK_DONE) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
+  if (target->state == EDDY__TASK_DONE)
+    return eddy__task_push_results(target, L);
   if (target == rt->sched.current)
     return luaL_error(L, "a task cannot join itself");
   if (ms == 0)
-    return eddyL_error(L, EDDY_ETIMEOUT);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+    return join_fail(target, L, EDDY_ETIMEOUT);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &join_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   eddy__task_wait(t, &join_ops, target, ms);
   eddy__waitq_push(&target->joiners, t);
   return eddy__task_yield(&rt->sched, L);
-}
-
-/* The results of a finished task, as pcall gives them. */
-static int task_results(lua_State *L) {
-  eddy__task_t *t = check_task(L, 1);
-  if (t->state != EDDY__TASK_DONE)
-    return luaL_error(L, "task has not finished");
-  if (t->flags & EDDY__TASK_CANCELLED) {
-    lua_pushboolean(L, 0);
-    lua_pushstring(L, eddy_strerror(EDDY_ECANCELLED));
-    return 2;
-  }
-  if (t->res_ref == EDDY__NOREF) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  eddy__getref(&eddyL_runtime(L)->refs, L, t->res_ref);
-  lua_getfield(L, -1, "n");
-  int n = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  luaL_checkstack(L, n, "too many results");
-  for (int i = 1; i <= n; i++)
-    lua_rawgeti(L, -i, i);
-  return n;
 }
 
 static int task_cancel(lua_State *L) {
@@ -147,31 +131,38 @@ static int task_tostring(lua_State *L) {
 /* ======================================================================= */
 /* Time and yielding */
 
-static int sleep_timeout(eddy__task_t *t, lua_State *co) {
+/* A sleep that runs its time out has done what it was asked. */
+static int sleep_fail(eddy__task_t *t, lua_State *co, int err) {
   (void)t;
-  lua_pushboolean(co, 1);
-  return 1;
+  if (err == EDDY_ETIMEOUT) {
+    lua_pushboolean(co, 1);
+    return 1;
+  }
+  lua_pushnil(co);
+  lua_pushstring(co, eddy_strerror(err));
+  return 2;
 }
 
-static const eddy__wait_ops_t sleep_ops = {"sleep", NULL, sleep_timeout};
+static const eddy__wait_ops_t sleep_ops = {"sleep", NULL, sleep_fail};
+static const eddy__wait_ops_t yield_ops = {"yield", NULL, NULL};
 
 static int task_sleep(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   int64_t ms = eddyL_checkseconds(L, 1);
   if (ms < 0)
     ms = -1; /* math.huge: until cancelled */
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &sleep_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   eddy__task_wait(t, &sleep_ops, NULL, ms);
   return eddy__task_yield(&rt->sched, L);
 }
 
 static int task_yield(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &yield_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   eddy__task_requeue(t);
   return eddy__task_yield(&rt->sched, L);
 }
@@ -190,12 +181,16 @@ static int task_now(lua_State *L) {
 static const eddy__wait_ops_t suspend_ops = {"?", NULL, NULL};
 
 /* The current task's slot and the generation its next wait will have:
-   the token a waker passes to wake. */
+   the token a waker passes to wake. Each call makes the tokens handed out
+   before it stale, so that a token left behind by a wait that never began
+   (its suspend raised) cannot end a later one. */
 static int task_self(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy__task_t *t = rt->sched.current;
   if (t == NULL)
-    return luaL_error(L, "must be called inside a task");
+    eddy__raise_at_caller(L, "must be called inside a task (eddy.run, "
+                             "eddy.spawn or a handler that eddy runs)");
+  t->gen++;
   lua_pushnumber(L, t->slot);
   lua_pushnumber(L, (lua_Number)t->gen);
   return 2;
@@ -207,9 +202,9 @@ static int task_suspend(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   int64_t ms = eddyL_opttimeout(L, 1, -1);
   const char *what = luaL_checkstring(L, 2);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &suspend_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   /* Anchor the description so that the pointer stays valid while it is
      shown in listings. */
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sched.whats_ref);
@@ -233,9 +228,11 @@ static int task_wake(lua_State *L) {
     return 1;
   }
   int n = lua_gettop(L) - 2;
+  eddy__sched_hold(&rt->sched);
   lua_State *co = eddy__task_wake_begin(t);
   lua_xmove(L, co, n);
   eddy__task_wake_end(t, n);
+  eddy__sched_unhold(&rt->sched);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -249,15 +246,26 @@ static int task_wait_token(lua_State *L) {
 }
 
 /* coroutine.running, noting that the task's coroutine is now held by Lua
-   code, so that it is not reused for another task. */
+   code, so that it is not reused for another task. The second result says
+   whether it is a task's own coroutine (lua/eddy/coroutine.lua refuses to
+   resume those). */
 static int task_coroutine_running(lua_State *L) {
   eddy__task_t *t = eddyL_runtime(L)->sched.current;
-  if (t != NULL && t->co == L)
+  int root = t != NULL && t->co == L;
+  if (root)
     t->flags |= EDDY__TASK_ESCAPED;
   if (lua_pushthread(L)) {
     lua_pop(L, 1);
     lua_pushnil(L); /* the main thread, as LuaJIT answers */
   }
+  lua_pushboolean(L, root);
+  return 2;
+}
+
+/* coroutine.isyieldable: a task's own coroutine may not yield. */
+static int task_coroutine_isyieldable(lua_State *L) {
+  eddy__task_t *t = eddyL_runtime(L)->sched.current;
+  lua_pushboolean(L, lua_isyieldable(L) && !(t != NULL && t->co == L));
   return 1;
 }
 
@@ -298,7 +306,7 @@ static int task_run(lua_State *L) {
     lua_pushinteger(L, code);
     lua_call(L, 1, 0);
   }
-  if (t->flags & EDDY__TASK_FAILED && !(t->flags & EDDY__TASK_CANCELLED)) {
+  if (t->flags & EDDY__TASK_FAILED && !(t->flags & EDDY__TASK_ABANDONED)) {
     eddy__getref(&rt->refs, L, t->res_ref);
     lua_rawgeti(L, -1, 2); /* the error value itself, string or not */
     return lua_error(L);
@@ -306,12 +314,9 @@ static int task_run(lua_State *L) {
   if (rt->end == EDDY_EDEADLOCK || rt->end == EDDY_ELUA)
     return luaL_error(L, "%s", rt->error);
   int base = lua_gettop(L);
-  lua_pushcfunction(L, task_results);
-  lua_pushvalue(L, base);
-  lua_call(L, 1, LUA_MULTRET);
-  int n = lua_gettop(L) - base;
-  if (n >= 1 && !lua_toboolean(L, base + 1))
-    return n; /* cancelled by a graceful stop: false, "cancelled" */
+  int n = eddy__task_push_results(t, L);
+  if (!lua_toboolean(L, base + 1))
+    return n; /* ended by a graceful stop: false, "cancelled" */
   return n - 1; /* drop pcall's true */
 }
 
@@ -367,8 +372,7 @@ static int task_stats(lua_State *L) {
 static const luaL_Reg task_funcs[] = {
     {"spawn", task_spawn},
     {"current", task_current},
-    {"join_wait", task_join_wait},
-    {"results", task_results},
+
     {"sleep", task_sleep},
     {"yield", task_yield},
     {"now", task_now},
@@ -378,6 +382,7 @@ static const luaL_Reg task_funcs[] = {
     {"wait_token", task_wait_token},
     {"coroutine_yield", task_coroutine_yield},
     {"coroutine_running", task_coroutine_running},
+    {"coroutine_isyieldable", task_coroutine_isyieldable},
     {"running", task_running},
     {"run", task_run},
     {"exit", task_exit},
@@ -387,6 +392,7 @@ static const luaL_Reg task_funcs[] = {
 };
 
 static const luaL_Reg task_methods[] = {
+    {"join", task_join},
     {"cancel", task_cancel},
     {"status", task_status},
     {"id", task_id},

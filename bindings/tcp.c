@@ -160,9 +160,11 @@ static void wake_with_error(eddy__task_t *t, int err) {
 /* Closes the connection: its waiting tasks answer "closed"; queued
    writes still go out. */
 static void conn_close(conn_t *c) {
+  eddy__sched_t *s = &c->stream.rt->sched;
   if (c->closed)
     return;
   c->closed = 1;
+  eddy__sched_hold(s);
   if (eddy__waiter_is_current(c->reader)) {
     eddy__task_t *t = c->reader.task;
     c->reader.task = NULL;
@@ -171,6 +173,7 @@ static void conn_close(conn_t *c) {
   eddy__task_t *t;
   while ((t = eddy__waitq_pop(&c->writers)) != NULL)
     wake_with_error(t, EDDY_ECLOSED);
+  eddy__sched_unhold(s);
   eddy__stream_close(&c->stream, CLOSE_LINGER_MS);
 }
 
@@ -313,9 +316,9 @@ static int read_wait(lua_State *L, conn_t *c, int opts_idx) {
   }
   if (ms == 0)
     return eddyL_error(L, EDDY_ETIMEOUT);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &read_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   int rc = eddy__stream_read_start(&c->stream);
   if (rc != 0)
     return eddyL_error(L, rc);
@@ -455,9 +458,9 @@ static int conn_write(lua_State *L) {
   }
   if (ms == 0)
     return eddyL_error(L, EDDY_ETIMEOUT);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &write_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   eddy__task_wait(t, &write_ops, c, ms);
   eddy__waitq_push(&c->writers, t);
   return eddy__task_yield(&rt->sched, L);
@@ -609,9 +612,9 @@ static int tcp_connect(lua_State *L) {
   struct sockaddr_storage addr;
   if (eddy__addr_parse(ip, port, &addr) != 0)
     return luaL_error(L, "bad address: %s port %d", ip, port);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &connect_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   int err;
   conn_t *c = conn_new(rt, &opts, &err);
   if (c == NULL)
@@ -645,9 +648,12 @@ static void maybe_free_server(server_t *srv) {
 }
 
 static void wake_acceptors(server_t *srv) {
+  eddy__sched_t *s = &srv->listener.rt->sched;
   eddy__task_t *t;
+  eddy__sched_hold(s);
   while ((t = eddy__waitq_pop(&srv->acceptors)) != NULL)
     wake_with_error(t, EDDY_ECLOSED);
+  eddy__sched_unhold(s);
 }
 
 static void on_listener_close(eddy__listener_t *l) {
@@ -834,9 +840,9 @@ static int server_accept(lua_State *L) {
   }
   if (ms == 0)
     return eddyL_error(L, EDDY_ETIMEOUT);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &accept_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   eddy__task_wait(t, &accept_ops, srv, ms);
   eddy__waitq_push(&srv->acceptors, t);
   return eddy__task_yield(&rt->sched, L);

@@ -131,9 +131,9 @@ static int sock_recv_from(lua_State *L) {
     return n;
   if (ms == 0)
     return eddyL_error(L, EDDY_ETIMEOUT);
-  eddy__task_t *t = eddyL_begin_wait(L, rt);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &recv_ops);
   if (t == NULL)
-    return 2;
+    return eddy__task_yield(&rt->sched, L);
   int rc = eddy__udp_recv_start(&s->udp);
   if (rc != 0)
     return eddyL_error(L, rc);
@@ -219,12 +219,15 @@ static int sock_local_addr(lua_State *L) {
 
 static void sock_close(sock_t *s) {
   if (eddy__waiter_is_current(s->reader)) {
+    eddy__sched_t *sched = &s->udp.rt->sched;
     eddy__task_t *t = s->reader.task;
     s->reader.task = NULL;
+    eddy__sched_hold(sched);
     lua_State *co = eddy__task_wake_begin(t);
     lua_pushnil(co);
     lua_pushstring(co, eddy_strerror(EDDY_ECLOSED));
     eddy__task_wake_end(t, 2);
+    eddy__sched_unhold(sched);
   }
   eddy__udp_close(&s->udp);
 }

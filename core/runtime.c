@@ -130,11 +130,14 @@ static void on_grace(uv_timer_t *timer) {
     rt->grace_phase = 2;
     eddy__log(rt, EDDY_LOG_WARN, "%d tasks still running after %.3g s; "
               "cancelling them", (int)rt->sched.live, rt->opts.shutdown_grace);
+    /* The cancelled tasks are queued, not run, while we walk the list. */
+    rt->sched.depth++;
     for (eddy__task_t *t = rt->sched.all; t != NULL;) {
       eddy__task_t *next = t->all_next;
       eddy__task_cancel(t);
       t = next;
     }
+    rt->sched.depth--;
     if (rt->sched.live > 0)
       uv_timer_start(&rt->grace, on_grace, 1000, 0);
     return;

@@ -78,6 +78,7 @@ static eddy__task_t *task_alloc(eddy__sched_t *s) {
   t->joiners.head = t->joiners.tail = NULL;
   t->on_done = NULL;
   t->done_data = NULL;
+  t->wait_L = NULL;
   return t;
 }
 
@@ -90,6 +91,10 @@ static void co_drop(eddy__sched_t *s, eddy__task_t *t) {
     if (lua_status(t->co) == 0 && !(t->flags & EDDY__TASK_ESCAPED) &&
         s->npool < EDDY__CO_POOL) {
       lua_settop(t->co, 0);
+      /* setfenv(0, ...) in the task must not reach the next one. */
+      lua_pushvalue(s->L, LUA_GLOBALSINDEX);
+      lua_xmove(s->L, t->co, 1);
+      lua_replace(t->co, LUA_GLOBALSINDEX);
       s->pool_co[s->npool] = t->co;
       s->pool_ref[s->npool++] = t->co_ref;
     } else {
@@ -180,6 +185,7 @@ eddy__task_t *eddy__waitq_pop(eddy__waitq_t *q) {
 }
 
 static void all_link(eddy__sched_t *s, eddy__task_t *t) {
+  t->flags |= EDDY__TASK_LINKED;
   t->all_prev = NULL;
   t->all_next = s->all;
   if (s->all)
@@ -196,6 +202,7 @@ static void all_unlink(eddy__sched_t *s, eddy__task_t *t) {
   if (t->all_next)
     t->all_next->all_prev = t->all_prev;
   t->all_next = t->all_prev = NULL;
+  t->flags &= ~EDDY__TASK_LINKED;
   s->live--;
 }
 
@@ -225,13 +232,28 @@ static void on_idle(uv_idle_t *idle) {
   (void)idle; /* only here so that poll does not block */
 }
 
+/* Pushes what t's wait answers when it ends with err. */
+static int push_fail(eddy__task_t *t, lua_State *co, int err) {
+  if (t->wait && t->wait->fail)
+    return t->wait->fail(t, co, err);
+  lua_pushnil(co);
+  lua_pushstring(co, eddy_strerror(err));
+  return 2;
+}
+
 static void task_run(eddy__sched_t *s, eddy__task_t *t) {
   lua_State *co = t->co;
   int nargs = t->nargs;
-  /* A task queued without results (eddy.yield) still has its yielded
-     values on the stack; drop them so that the wait returns nothing. */
-  if (nargs == 0 && lua_status(co) == LUA_YIELD)
+  if (t->flags & EDDY__TASK_ANSWER_CANCELLED) {
+    t->flags &= ~EDDY__TASK_ANSWER_CANCELLED;
     lua_settop(co, 0);
+    nargs = push_fail(t, co, EDDY_ECANCELLED);
+    t->wait = NULL;
+  } else if (nargs == 0 && lua_status(co) == LUA_YIELD) {
+    /* A task queued without results (eddy.yield) still has its yielded
+       values on the stack; drop them so that the wait returns nothing. */
+    lua_settop(co, 0);
+  }
   t->nargs = 0;
   t->state = EDDY__TASK_RUNNING;
   t->flags |= EDDY__TASK_STARTED;
@@ -270,23 +292,27 @@ static void run_on_done(eddy__task_t *t) {
     on_done(t->done_data);
 }
 
+/* Ends a task whose coroutine returned (or was never started): logs a
+   failure, keeps the results for join, wakes the joiners. Every step that
+   allocates (and so may run the collector, whose finalizers may drop the
+   task's last handle) comes before the task is marked DONE, so that only
+   this function releases it. */
 static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
   lua_State *co = t->co;
-  t->state = EDDY__TASK_DONE;
   s->depth++;
   run_on_done(t);
   s->depth--;
   if (rc != 0) {
     /* An error the message handler could not catch (out of memory, an
        error inside the handler): make it look like xpcall's result. */
+    lua_insert(co, 1);
     lua_pushboolean(co, 0);
-    lua_insert(co, -2);
-    lua_replace(co, 1);
+    lua_insert(co, 1);
     lua_settop(co, 2);
   }
   int ok = lua_toboolean(co, 1);
   s->finished++;
-  if (!ok) {
+  if (!ok && !(t->flags & EDDY__TASK_NOLOG && t->flags & EDDY__TASK_CANCELLED)) {
     t->flags |= EDDY__TASK_FAILED;
     s->failed++;
     const char *msg = error_text(co, 2);
@@ -315,17 +341,17 @@ static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
     t->res_ref = eddy__ref(&s->rt->refs, co);
   }
   co_drop(s, t);
-  all_unlink(s, t);
   /* Joiners are woken through the ready queue, even when this runs at the
      top of a libuv callback: finishing is caused by Lua code. */
   s->depth++;
   eddy__task_t *j;
   while ((j = eddy__waitq_pop(&t->joiners)) != NULL) {
     lua_State *jco = eddy__task_wake_begin(j);
-    lua_pushboolean(jco, 1);
-    eddy__task_wake_end(j, 1);
+    eddy__task_wake_end(j, eddy__task_push_results(t, jco));
   }
   s->depth--;
+  all_unlink(s, t);
+  t->state = EDDY__TASK_DONE;
   if (t->handles == 0)
     task_release(s, t);
   if (s->live == 0)
@@ -366,34 +392,57 @@ eddy__task_t *eddy__task_spawn(eddy__sched_t *s, lua_State *L, int nargs) {
 /* ======================================================================= */
 /* Waits */
 
+/* Pushes "file:line" of co's innermost frame in a script, from `level`
+   out, skipping eddy's own Lua files (chunk names "=eddy/..."); "?" when
+   there is none. */
+static void push_where(lua_State *L, lua_State *co, int level) {
+  lua_Debug ar;
+  for (; lua_getstack(co, level, &ar); level++) {
+    if (!lua_getinfo(co, "Sl", &ar) || ar.currentline <= 0)
+      continue;
+    if (strncmp(ar.source, "=eddy/", 6) == 0)
+      continue;
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    return;
+  }
+  lua_pushliteral(L, "?");
+}
+
+/* Raises msg, blamed on the script that called (not on eddy's own Lua
+   files between it and the C function that raises). */
+void eddy__raise_at_caller(lua_State *L, const char *msg) {
+  push_where(L, L, 1);
+  lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), msg);
+  lua_error(L);
+}
+
 eddy__task_t *eddy__task_check_wait(eddy__sched_t *s, lua_State *L) {
   eddy__task_t *t = s->current;
   if (t == NULL)
-    luaL_error(L, "must be called inside a task (eddy.run, eddy.spawn or a "
-                  "handler that eddy runs)");
+    eddy__raise_at_caller(L, "must be called inside a task (eddy.run, eddy.spawn "
+                       "or a handler that eddy runs)");
   if (!lua_isyieldable(L))
-    luaL_error(L, "cannot wait here: Lua cannot yield across this C call "
-                  "(a metamethod, a C iterator, a table.sort comparator, "
-                  "string.gsub); wait outside it");
+    eddy__raise_at_caller(L, "cannot wait here: Lua cannot yield across this C "
+                       "call (a metamethod, a C iterator, a table.sort "
+                       "comparator, string.gsub); wait outside it");
   return t;
 }
 
-static void on_wait_timeout(eddy__timer_t *timer, uint64_t due) {
-  eddy__task_t *t = container_of(timer, eddy__task_t, timeout);
+/* Ends t's wait with err (a timeout or a cancellation). */
+static void fail_wait(eddy__task_t *t, int err) {
   const eddy__wait_ops_t *ops = t->wait;
-  (void)due;
   if (ops && ops->detach)
     ops->detach(t);
   lua_State *co = eddy__task_wake_begin(t);
-  int n;
-  if (ops && ops->timeout) {
-    n = ops->timeout(t, co);
-  } else {
-    lua_pushnil(co);
-    lua_pushstring(co, eddy_strerror(EDDY_ETIMEOUT));
-    n = 2;
-  }
+  t->wait = ops; /* for push_fail; wake_begin cleared it */
+  int n = push_fail(t, co, err);
+  t->wait = NULL;
   eddy__task_wake_end(t, n);
+}
+
+static void on_wait_timeout(eddy__timer_t *timer, uint64_t due) {
+  (void)due;
+  fail_wait(container_of(timer, eddy__task_t, timeout), EDDY_ETIMEOUT);
 }
 
 void eddy__task_wait(eddy__task_t *t, const eddy__wait_ops_t *ops,
@@ -412,6 +461,8 @@ void eddy__task_wait(eddy__task_t *t, const eddy__wait_ops_t *ops,
 }
 
 int eddy__task_yield(eddy__sched_t *s, lua_State *L) {
+  if (s->current)
+    s->current->wait_L = L;
   /* The token tells the coroutine wrappers (lua/eddy/coroutine.lua) that
      this yield is an eddy wait, to be passed up to the task. */
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->whats_ref);
@@ -428,6 +479,7 @@ lua_State *eddy__task_wake_begin(eddy__task_t *t) {
   t->wait = NULL;
   t->what = NULL;
   t->wait_data = NULL;
+  t->wait_L = NULL;
   lua_settop(t->co, 0);
   return t->co;
 }
@@ -443,6 +495,33 @@ void eddy__task_wake_end(eddy__task_t *t, int nresults) {
 
 void eddy__task_requeue(eddy__task_t *t) {
   ready_push(t->sched, t);
+}
+
+void eddy__task_wait_cancelled(eddy__task_t *t, const eddy__wait_ops_t *ops) {
+  t->wait = ops;
+  t->flags |= EDDY__TASK_ANSWER_CANCELLED;
+  ready_push(t->sched, t);
+}
+
+int eddy__task_push_results(eddy__task_t *t, lua_State *L) {
+  if (t->flags & EDDY__TASK_ABANDONED) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, eddy_strerror(EDDY_ECANCELLED));
+    return 2;
+  }
+  if (t->res_ref == EDDY__NOREF) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  eddy__getref(&t->sched->rt->refs, L, t->res_ref);
+  lua_getfield(L, -1, "n");
+  int n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, n, "too many results");
+  for (int i = 1; i <= n; i++)
+    lua_rawgeti(L, -i, i);
+  lua_remove(L, -(n + 1));
+  return n;
 }
 
 void eddy__task_cancel(eddy__task_t *t) {
@@ -461,41 +540,25 @@ void eddy__task_cancel(eddy__task_t *t) {
     task_finish(s, t, 0);
     s->depth--;
   } else if (t->state == EDDY__TASK_WAITING) {
-    if (t->wait && t->wait->detach)
-      t->wait->detach(t);
-    lua_State *co = eddy__task_wake_begin(t);
-    lua_pushnil(co);
-    lua_pushstring(co, eddy_strerror(EDDY_ECANCELLED));
-    eddy__task_wake_end(t, 2);
+    eddy__sched_hold(s);
+    fail_wait(t, EDDY_ECANCELLED);
+    eddy__sched_unhold(s);
   }
   /* RUNNING, or READY with results pending: its next wait answers
      "cancelled". */
 }
 
 void eddy__task_unhandle(eddy__task_t *t) {
-  if (t->handles > 0)
-    t->handles--;
-  if (t->handles == 0 && t->state == EDDY__TASK_DONE)
+  if (t->handles == 0)
+    return;
+  /* A task still on the live list is released by whoever unlinks it. */
+  if (--t->handles == 0 && t->state == EDDY__TASK_DONE &&
+      !(t->flags & EDDY__TASK_LINKED))
     task_release(t->sched, t);
 }
 
 /* ======================================================================= */
 /* Listing */
-
-/* Where a suspended coroutine waits: its innermost frame in a script,
-   skipping eddy's own Lua files (chunk names "=eddy/..."). */
-static void push_where(lua_State *L, lua_State *co) {
-  lua_Debug ar;
-  for (int level = 0; lua_getstack(co, level, &ar); level++) {
-    if (!lua_getinfo(co, "Sl", &ar) || ar.currentline <= 0)
-      continue;
-    if (strncmp(ar.source, "=eddy/", 6) == 0)
-      continue;
-    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
-    return;
-  }
-  lua_pushliteral(L, "?");
-}
 
 void eddy__sched_describe(eddy__sched_t *s, lua_State *L, int max) {
   luaL_Buffer b;
@@ -508,7 +571,7 @@ void eddy__sched_describe(eddy__sched_t *s, lua_State *L, int max) {
   for (eddy__task_t *t = s->all; t && shown < max; t = t->all_next) {
     if (t->state != EDDY__TASK_WAITING)
       continue;
-    push_where(L, t->co);
+    push_where(L, t->wait_L ? t->wait_L : t->co, 0);
     lua_pushfstring(L, "\n  task %d waits on %s at %s", (int)t->id,
                     t->what ? t->what : "?", lua_tostring(L, -1));
     lua_remove(L, -2);
@@ -565,8 +628,9 @@ int eddy__sched_init(eddy__sched_t *s, eddy_runtime_t *rt, lua_State *L) {
 }
 
 void eddy__sched_abandon(eddy__sched_t *s) {
-  while (s->all != NULL) {
-    eddy__task_t *t = s->all;
+  /* First end every wait, so that nothing the second pass closes can wake
+     one of these tasks. */
+  for (eddy__task_t *t = s->all; t != NULL; t = t->all_next) {
     if (t->state == EDDY__TASK_WAITING) {
       if (t->wait && t->wait->detach)
         t->wait->detach(t);
@@ -578,9 +642,15 @@ void eddy__sched_abandon(eddy__sched_t *s) {
     }
     t->gen++;
     t->state = EDDY__TASK_DONE;
-    t->flags |= EDDY__TASK_CANCELLED;
+    t->flags |= EDDY__TASK_CANCELLED | EDDY__TASK_ABANDONED;
+    t->flags &= ~EDDY__TASK_ANSWER_CANCELLED;
     t->wait = NULL;
     t->what = NULL;
+    t->wait_L = NULL;
+  }
+  /* Then let go of what they held. */
+  while (s->all != NULL) {
+    eddy__task_t *t = s->all;
     s->depth++;
     run_on_done(t);
     s->depth--;

@@ -34,15 +34,18 @@ enum eddy__task_state {
 #define EDDY__TASK_STARTED 0x10   /* resumed at least once */
 #define EDDY__TASK_ESCAPED 0x20   /* Lua code holds its coroutine
                                      (coroutine.running): never reuse it */
+#define EDDY__TASK_ABANDONED 0x40 /* ended by a teardown, not by itself */
+#define EDDY__TASK_ANSWER_CANCELLED 0x80 /* queued to answer "cancelled" */
+#define EDDY__TASK_LINKED 0x100   /* on the live list (not yet released) */
 
 /* What a task waits on. detach is called when the wait ends by timeout,
    cancellation or teardown: it unhooks the task from the waited object. */
 typedef struct eddy__wait_ops_s {
   const char *what;
   void (*detach)(eddy__task_t *task);
-  /* Pushes the results of a timeout on co and returns their count; NULL
-     means nil, "timeout". */
-  int (*timeout)(eddy__task_t *task, lua_State *co);
+  /* Pushes on co what the wait answers when it ends with err (EDDY_ETIMEOUT
+     or EDDY_ECANCELLED) and returns the count; NULL means nil, err. */
+  int (*fail)(eddy__task_t *task, lua_State *co, int err);
 } eddy__wait_ops_t;
 
 /* A FIFO of waiting tasks, linked through the tasks themselves: a task
@@ -66,8 +69,8 @@ struct eddy__task_s {
                        EDDY__NOREF when there were none beyond `true` */
   uint32_t slot;    /* position in the scheduler's chunks: the Lua token */
   uint8_t state;
-  uint8_t flags;
-  uint16_t handles; /* Lua task handles pointing here */
+  uint16_t flags;
+  uint32_t handles; /* Lua task handles pointing here */
   uint64_t id;      /* unique for the runtime's life */
   uint64_t gen;     /* bumped when a wait ends; completions carry it */
   int nargs;        /* values waiting on co for the next resume */
@@ -78,6 +81,9 @@ struct eddy__task_s {
   eddy__task_t *all_prev;
   const eddy__wait_ops_t *wait;
   const char *what; /* what it waits on, for listings */
+  lua_State *wait_L; /* the coroutine that waits (the task's, or a user
+                        coroutine inside it), for listings; anchored by
+                        the suspended chain while the wait lasts */
   void *wait_data;
   eddy__timer_t timeout;
   eddy__waitq_t joiners;
@@ -141,6 +147,10 @@ eddy__task_t *eddy__task_at(eddy__sched_t *s, uint32_t slot);
    yield here) unless L may wait; returns the current task. */
 eddy__task_t *eddy__task_check_wait(eddy__sched_t *s, lua_State *L);
 
+/* Raises msg, blamed on the script that called: the first frame outside
+   eddy's own Lua files. */
+void eddy__raise_at_caller(lua_State *L, const char *msg);
+
 /* Records that t (the current task) waits; timeout_ms < 0 means none.
    The caller then returns eddy__task_yield(L). */
 void eddy__task_wait(eddy__task_t *t, const eddy__wait_ops_t *ops,
@@ -155,6 +165,16 @@ void eddy__task_wake_end(eddy__task_t *t, int nresults);
 
 /* Queues the running task behind the ready ones (eddy.yield). */
 void eddy__task_requeue(eddy__task_t *t);
+
+/* For a wait begun by a cancelled task: instead of waiting, the task goes
+   round the ready queue once and the wait answers "cancelled" (through
+   ops->fail), so that a loop of waits cannot starve the loop. The caller
+   then returns eddy__task_yield(L). */
+void eddy__task_wait_cancelled(eddy__task_t *t, const eddy__wait_ops_t *ops);
+
+/* Pushes what join answers for a finished task (pcall-shaped); returns
+   the count. */
+int eddy__task_push_results(eddy__task_t *t, lua_State *L);
 
 /* Cancels t: sticky; a wait in progress ends with nil, "cancelled"; a task
    that never ran never will. */
@@ -171,6 +191,16 @@ static inline eddy__waiter_t eddy__waiter_of(eddy__task_t *t) {
 static inline int eddy__waiter_is_current(eddy__waiter_t w) {
   return w.task != NULL && w.task->gen == w.gen &&
          w.task->state == EDDY__TASK_WAITING;
+}
+
+/* Wake-ups between hold and unhold are queued, not run at once: for code
+   that Lua called (a method, a __gc finalizer) rather than libuv. Only a
+   completion that libuv delivers resumes its task directly. */
+static inline void eddy__sched_hold(eddy__sched_t *s) {
+  s->depth++;
+}
+static inline void eddy__sched_unhold(eddy__sched_t *s) {
+  s->depth--;
 }
 
 void eddy__waitq_push(eddy__waitq_t *q, eddy__task_t *t);

@@ -81,8 +81,12 @@ static void on_uv_timer(uv_timer_t *handle) {
   eddy__timers_t *ts = handle->data;
   uint64_t now = uv_now(handle->loop);
   /* A callback may start or stop other timers, so look at the top afresh
-     each time round. */
-  while (ts->count > 0 && ts->heap[0].due <= now) {
+     each time round; but a timer started during this pass waits for the
+     next one, so that a zero-delay timer set again and again cannot keep
+     the loop from polling. */
+  uint64_t started_before = ts->seq;
+  while (ts->count > 0 && ts->heap[0].due <= now &&
+         ts->heap[0].seq < started_before) {
     eddy__timer_t *t = ts->heap[0].timer;
     uint64_t due = ts->heap[0].due;
     remove_at(ts, 0);
@@ -126,8 +130,11 @@ int eddy__timer_start(eddy__timers_t *ts, eddy__timer_t *t, uint64_t delay_ms,
     ts->cap = cap;
   }
   /* The loop's clock stands still while a task runs; a timer set after a
-     long computation still counts from now. */
+     long computation still counts from now. A zero delay means the next
+     turn of the loop, not this one: libuv would run it again at once. */
   uv_update_time(ts->handle.loop);
+  if (delay_ms == 0)
+    delay_ms = 1;
   eddy__timer_slot_t slot = {uv_now(ts->handle.loop) + delay_ms, ts->seq++, t};
   t->cb = cb;
   place(ts, slot, ts->count++);

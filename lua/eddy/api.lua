@@ -25,26 +25,26 @@ local M = {
   semaphore = sync.semaphore,
 }
 
-local join_wait, results = c.join_wait, c.results
-
--- task:join([timeout]) is shaped like pcall: true, results... or false, err
--- where err is "timeout", "cancelled" or the task's error with its traceback.
-function c.Task.join(task, timeout)
-  local done, err = join_wait(task, timeout)
-  if not done then return false, err end
-  return results(task)
-end
-
 -- eddy.run(fn, ...) runs the loop with fn as its main task until nothing is
 -- left to do and returns fn's results; fn's error, or a deadlock, is raised.
 -- Inside a running loop (a script run by the `eddy` command) it simply calls
 -- fn, so one script works under both `eddy` and stock `luajit`.
+local reset_loading = require("eddy.require").reset
+
+local function after_run(ok, ...)
+  -- The run left no task behind: forget the modules they were still
+  -- loading, so that the next run loads them afresh.
+  reset_loading()
+  if not ok then error((...), 0) end
+  return ...
+end
+
 function M.run(fn, ...)
   if type(fn) ~= "function" then
     error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
   end
   if c.running() then return fn(...) end
-  return c.run(fn, ...)
+  return after_run(pcall(c.run, fn, ...))
 end
 
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true }

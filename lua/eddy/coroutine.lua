@@ -13,8 +13,10 @@ local TOKEN = c.wait_token()
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local error = error
 
--- Coroutines suspended in an eddy wait: no one else may resume them.
+-- Coroutines suspended in an eddy wait, and the tasks' own coroutines that
+-- coroutine.running handed out: no one may resume them.
 local waiting = setmetatable({}, { __mode = "k" })
+local roots = setmetatable({}, { __mode = "k" })
 
 local pass_up
 
@@ -35,6 +37,9 @@ local function resume(co, ...)
   if waiting[co] then
     return false, "cannot resume a coroutine that is waiting in eddy"
   end
+  if roots[co] then
+    return false, "cannot resume a task's own coroutine"
+  end
   return pass_up(co, co_resume(co, ...))
 end
 
@@ -52,7 +57,16 @@ end
 
 coroutine.resume = resume
 coroutine.wrap = wrap
+local c_running = c.coroutine_running
+
+local function running()
+  local co, root = c_running()
+  if root then roots[co] = true end
+  return co
+end
+
 coroutine.yield = c.coroutine_yield
-coroutine.running = c.coroutine_running
+coroutine.running = running
+coroutine.isyieldable = c.coroutine_isyieldable
 
 return { resume = resume, wrap = wrap, token = TOKEN }

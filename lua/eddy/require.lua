@@ -74,4 +74,10 @@ local function require(name)
 end
 
 _G.require = require
-return require
+
+-- Forgets loads in progress: their tasks are gone (a run ended).
+local function reset()
+  loading = {}
+end
+
+return { require = require, reset = reset }

@@ -39,6 +39,13 @@ local function waiter()
   return { slot = slot, gen = gen }
 end
 
+-- Timeouts are checked here, so that a bad one is blamed on the caller.
+local function check_timeout(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    error("bad timeout: expected seconds >= 0, got " .. tostring(timeout), 3)
+  end
+end
+
 local function check_count(n, what, min)
   if type(n) ~= "number" or n ~= math_floor(n) or n < min then
     error("bad " .. what .. ": expected an integer >= " .. min .. ", got " .. tostring(n), 3)
@@ -97,6 +104,7 @@ end
 -- ch:send(v[, timeout]): true, or nil and "closed", "full" (timeout 0 and
 -- no room), "timeout" or "cancelled".
 function Channel:send(v, timeout)
+  check_timeout(timeout)
   if self._closed then return nil, "closed" end
   if hand_to_receiver(self, v) then return true end
   if self._n < self._cap then
@@ -116,6 +124,7 @@ end
 -- ch:recv([timeout]): the value, or nil and "closed" (closed and drained),
 -- "timeout" or "cancelled". A nil that was sent comes back as nil, nil.
 function Channel:recv(timeout)
+  check_timeout(timeout)
   if self._n > 0 then
     local v = buf_take(self)
     -- Room in the buffer: the first waiting sender may put its value.
@@ -160,6 +169,7 @@ function M.select(channels, timeout)
   if type(channels) ~= "table" then
     error("bad argument #1 to 'select' (table of channels expected)", 2)
   end
+  check_timeout(timeout)
   local n = #channels
   for i = 1, n do
     local ch = channels[i]
@@ -212,6 +222,7 @@ function WaitGroup:count() return self._count end
 
 -- wg:wait([timeout]): true once the counter is zero, or nil, err.
 function WaitGroup:wait(timeout)
+  check_timeout(timeout)
   if self._count == 0 then return true end
   if timeout == 0 then return nil, "timeout" end
   local w = waiter()
@@ -222,17 +233,18 @@ function WaitGroup:wait(timeout)
   return nil, err
 end
 
--- wg:spawn(fn, ...): eddy.spawn, counted in the group until fn ends.
+-- wg:spawn(fn, ...): eddy.spawn, counted in the group until the task ends,
+-- however it ends (returns, fails, or is cancelled before it starts): a
+-- second task joins it and counts it done.
 function WaitGroup:spawn(fn, ...)
   self:add(1)
+  local t = c.spawn(fn, ...)
   local wg = self
-  return c.spawn(function(...)
-    local function finish(...)
-      wg:done()
-      return ...
-    end
-    return finish(fn(...))
-  end, ...)
+  c.spawn(function()
+    t:join()
+    wg:done()
+  end)
+  return t
 end
 
 -- =======================================================================
@@ -250,6 +262,7 @@ end
 -- sem:acquire([timeout]): true, or nil, "timeout" / "cancelled". Waiters are
 -- served in order.
 function Semaphore:acquire(timeout)
+  check_timeout(timeout)
   if self._permits > 0 and #self._waiters == 0 then
     self._permits = self._permits - 1
     return true

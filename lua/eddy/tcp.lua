@@ -2,6 +2,7 @@
 -- (bindings/tcp.c); this file adds name resolution and the trying of a
 -- name's addresses one after another within the connect timeout.
 
+require "eddy" -- sets up the runtime when this module is loaded first
 local c = require "eddy.c.tcp"
 local dns = require "eddy.dns"
 local task = require "eddy.c.task"

@@ -3,6 +3,7 @@
 -- socket:recv_from([opts]) → data, ip, port, or nil, err; socket:close().
 -- Host names are resolved (and cached) by eddy.dns.
 
+require "eddy" -- sets up the runtime when this module is loaded first
 local c = require "eddy.c.udp"
 local tcp = require "eddy.c.tcp"
 local dns = require "eddy.dns"
