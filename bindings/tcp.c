@@ -633,8 +633,7 @@ static int tcp_connect(lua_State *L) {
 static int tcp_is_ip(lua_State *L) {
   struct sockaddr_storage addr;
   const char *s = luaL_checkstring(L, 1);
-  lua_pushboolean(L, strcmp(s, "localhost") != 0 &&
-                         eddy__addr_parse(s, 0, &addr) == 0);
+  lua_pushboolean(L, eddy__addr_parse(s, 0, &addr) == 0);
   return 1;
 }
 

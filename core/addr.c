@@ -13,10 +13,6 @@ int eddy__addr_parse(const char *ip, int port, struct sockaddr_storage *out) {
   memset(out, 0, sizeof *out);
   if (port < 0 || port > 65535)
     return EDDY_EINVAL;
-  if (strcmp(ip, "localhost") == 0)
-    ip = "127.0.0.1";
-  else if (strcmp(ip, "*") == 0)
-    ip = "0.0.0.0";
   if (uv_ip4_addr(ip, port, (struct sockaddr_in *)out) == 0)
     return 0;
   if (strchr(ip, ':') != NULL &&

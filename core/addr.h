@@ -8,9 +8,9 @@
 
 #define EDDY__ADDR_TEXT 64 /* room for any IPv6 text form */
 
-/* Parses an IPv4 or IPv6 literal ("127.0.0.1", "::1"; "localhost" and
-   "*" too) with a port. Returns 0, or EDDY_EINVAL when ip is not a
-   literal (a name to resolve first). */
+/* Parses an IPv4 or IPv6 literal ("127.0.0.1", "::1") with a port.
+   Returns 0, or EDDY_EINVAL when ip is not a literal (a name to resolve
+   first). */
 int eddy__addr_parse(const char *ip, int port, struct sockaddr_storage *out);
 
 /* The text form and port of an address. Returns 0 or EDDY_EINVAL. */

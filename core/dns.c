@@ -40,7 +40,10 @@ struct eddy__dns_query_s {
   eddy__dns_t *dns;
   eddy__dns_req_t *waiters;
   eddy__dns_query_t *next;
+  eddy__dns_query_t *next_deferred;
   int family;
+  int ares_status;           /* an answer that came too early, kept */
+  struct ares_addrinfo *ai;
   char name[];
 };
 
@@ -50,6 +53,11 @@ struct eddy__dns_s {
   uv_timer_t timer; /* c-ares's own retransmits and timeouts */
   dns_poll_t *polls;
   eddy__dns_query_t *queries;
+  /* Answers c-ares gave inside ares_getaddrinfo (from /etc/hosts): they
+     are delivered from the timer, as callers expect no answer before
+     eddy__dns_resolve returns. */
+  eddy__dns_query_t *deferred;
+  int resolving;
   cache_entry_t *buckets[CACHE_BUCKETS];
   cache_entry_t *newest;
   cache_entry_t *oldest;
@@ -161,6 +169,10 @@ static void update_timer(eddy__dns_t *dns) {
   struct timeval tv;
   if (dns->closing)
     return;
+  if (dns->deferred != NULL) {
+    uv_timer_start(&dns->timer, on_timer, 0, 0);
+    return;
+  }
   if (ares_timeout(dns->channel, NULL, &tv) == NULL) {
     uv_timer_stop(&dns->timer);
     return;
@@ -169,8 +181,20 @@ static void update_timer(eddy__dns_t *dns) {
   uv_timer_start(&dns->timer, on_timer, ms, 0);
 }
 
+static void deliver(eddy__dns_query_t *q, int ares_status,
+                    struct ares_addrinfo *ai);
+
+static void deliver_deferred(eddy__dns_t *dns) {
+  while (dns->deferred != NULL) {
+    eddy__dns_query_t *q = dns->deferred;
+    dns->deferred = q->next_deferred;
+    deliver(q, q->ares_status, q->ai);
+  }
+}
+
 static void on_timer(uv_timer_t *timer) {
   eddy__dns_t *dns = timer->data;
+  deliver_deferred(dns);
   ares_process_fd(dns->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   update_timer(dns);
 }
@@ -293,8 +317,20 @@ static eddy__dns_addrs_t *addrs_of(struct ares_addrinfo *ai, int *min_ttl) {
 static void on_answer(void *arg, int ares_status, int timeouts,
                       struct ares_addrinfo *ai) {
   eddy__dns_query_t *q = arg;
-  eddy__dns_t *dns = q->dns;
   (void)timeouts;
+  if (q->dns->resolving) {
+    q->ares_status = ares_status;
+    q->ai = ai;
+    q->next_deferred = q->dns->deferred;
+    q->dns->deferred = q;
+    return;
+  }
+  deliver(q, ares_status, ai);
+}
+
+static void deliver(eddy__dns_query_t *q, int ares_status,
+                    struct ares_addrinfo *ai) {
+  eddy__dns_t *dns = q->dns;
   eddy__dns_query_t **pp = &dns->queries;
   while (*pp != q)
     pp = &(*pp)->next;
@@ -372,7 +408,9 @@ int eddy__dns_resolve(eddy_runtime_t *rt, eddy__dns_req_t *req,
   memset(&hints, 0, sizeof hints);
   hints.ai_family = family;
   hints.ai_socktype = SOCK_STREAM; /* one entry per address, not three */
+  dns->resolving = 1;
   ares_getaddrinfo(dns->channel, name, NULL, &hints, on_answer, q);
+  dns->resolving = 0;
   update_timer(dns);
   return 0;
 }
@@ -393,6 +431,13 @@ void eddy__dns_cancel(eddy__dns_req_t *req) {
 void eddy__dns_free(eddy__dns_t *dns) {
   dns->closing = 1;
   ares_destroy(dns->channel); /* answers every query with ARES_EDESTRUCTION */
+  while (dns->deferred != NULL) {
+    eddy__dns_query_t *q = dns->deferred;
+    dns->deferred = q->next_deferred;
+    if (q->ai)
+      ares_freeaddrinfo(q->ai);
+    deliver(q, ARES_EDESTRUCTION, NULL);
+  }
   while (dns->polls) {
     dns_poll_t *p = dns->polls;
     dns->polls = p->next;

@@ -23,13 +23,6 @@ local function check_endpoint(host, port, fn)
   end
 end
 
--- The addresses to try for host: itself when it is an address.
-local function addresses(host, timeout, family)
-  if host == "localhost" then return { "127.0.0.1" } end
-  if c.is_ip(host) then return { host } end
-  return dns.resolve(host, { timeout = timeout, family = family })
-end
-
 -- eddy.tcp.connect(host, port[, opts]) → conn, or nil, err.
 -- opts: connect_timeout (seconds, default 10, for resolving and connecting
 -- together), timeout (default of every read and write), nodelay (default
@@ -41,7 +34,7 @@ function M.connect(host, port, opts)
   end
   local limit = opts and opts.connect_timeout or DEFAULT_CONNECT_TIMEOUT
   local deadline = now() + limit
-  local addrs, err = addresses(host, limit, opts and opts.family)
+  local addrs, err = dns.addresses(host, { timeout = limit, family = opts and opts.family })
   if not addrs then return nil, err end
   local o = { connect_timeout = 0 }
   if opts then for k, v in pairs(opts) do o[k] = v end end
@@ -63,12 +56,8 @@ end
 -- which every accepted connection starts with.
 function M.listen(host, port, opts)
   check_endpoint(host, port, "listen")
-  local ip = host
-  if not c.is_ip(host) and host ~= "localhost" and host ~= "*" then
-    local addrs, err = dns.resolve(host)
-    if not addrs then return nil, err end
-    ip = addrs[1]
-  end
+  local ip, err = dns.address(host)
+  if not ip then return nil, err end
   return c.listen(ip, port, opts)
 end
 

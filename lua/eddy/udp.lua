@@ -5,19 +5,10 @@
 
 require "eddy" -- sets up the runtime when this module is loaded first
 local c = require "eddy.c.udp"
-local tcp = require "eddy.c.tcp"
 local dns = require "eddy.dns"
 
-local is_ip = tcp.is_ip
+local address = dns.address
 local M = {}
-
-local function address(host)
-  if host == "localhost" then return "127.0.0.1" end
-  if host == "*" or is_ip(host) then return host end
-  local addrs, err = dns.resolve(host)
-  if not addrs then return nil, err end
-  return addrs[1]
-end
 
 local raw_send_to = c.Socket.send_to
 
