@@ -73,7 +73,14 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libeddy.a
 	@$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LDFLAGS_ALL) \
 	  $(PKG_LIBS) -lpthread -lm
 
-tests: $(TEST_C)
+# The embedding example: a host program linked with libeddy.a.
+$(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -Icore -o $@ $< $(BUILD)/libeddy.a $(LDFLAGS_ALL) \
+	  $(PKG_LIBS) -lpthread -lm
+
+tests: $(TEST_C) $(BUILD)/examples/host
 
 # What luarocks builds and installs (rockspec/eddy-scm-1.rockspec).
 rock: $(BUILD)/eddy.so $(BUILD)/eddy

@@ -11,7 +11,7 @@
 #include <lua.h>
 
 #include "eddy.h"
-#include "sched.h"
+#include "task.h"
 #include "timer.h"
 #include "buffer.h"
 #include "refs.h"

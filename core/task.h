@@ -1,12 +1,12 @@
 /*
- * sched.h: tasks and the coroutine bridge. A task is a Lua coroutine run by
+ * task.h: tasks and the coroutine bridge. A task is a Lua coroutine run by
  * the scheduler of one reactor thread. A C function that waits records the
  * wait on the current task and yields; a completion later pushes results
  * onto the task's coroutine and resumes it. DESIGN.md, "The coroutine
  * bridge", gives the rules this file keeps.
  */
-#ifndef EDDY_SCHED_H
-#define EDDY_SCHED_H
+#ifndef EDDY_TASK_H
+#define EDDY_TASK_H
 
 #include <stdint.h>
 #include <uv.h>

@@ -1,6 +1,6 @@
 /*
- * sched.c: tasks, the ready queue and waits: the coroutine bridge of one
- * reactor thread (see sched.h). The rules it keeps, from DESIGN.md:
+ * task.c: tasks, the ready queue and waits: the coroutine bridge of one
+ * reactor thread (see task.h). The rules it keeps, from DESIGN.md:
  *  - a waiting C function checks that it may yield before it arms
  *    anything, and every wait ends exactly once: by its completion, its
  *    timeout, a cancellation or the teardown;
@@ -9,7 +9,7 @@
  *  - libuv completions resume a task directly; wake-ups caused by Lua
  *    code queue it, so resumes never nest.
  */
-#include "sched.h"
+#include "task.h"
 
 #include <lauxlib.h>
 #include <stddef.h>
