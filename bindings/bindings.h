@@ -14,7 +14,7 @@
 
 #include "../core/eddy.h"
 #include "../core/runtime.h"
-#include "../core/sched.h"
+#include "../core/task.h"
 
 #define EDDYL_RUNTIME_KEY "eddy.runtime"
 

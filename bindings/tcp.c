@@ -242,6 +242,11 @@ static int try_read(conn_t *c, lua_State *L) {
   case READ_LINE:
   case READ_UNTIL: {
     long at = eddy__rbuf_find(b, c->scan, c->delim, c->dlen);
+    if (at > (long)c->rmax) {
+      /* Too long, however the bytes arrived. They stay buffered. */
+      c->scan = 0;
+      return eddyL_error(L, EDDY_ETOOLARGE);
+    }
     if (at >= 0) {
       size_t end = (size_t)at;
       if (c->rmode == READ_LINE && end > 0 && data[end - 1] == '\r')
@@ -410,6 +415,7 @@ static int conn_write(lua_State *L) {
   conn_t *c = check_conn(L);
   uv_buf_t bufs[MAX_IOV];
   unsigned n = 0;
+  lua_settop(L, 3); /* the pieces go above the arguments */
   if (lua_type(L, 2) == LUA_TTABLE) {
     size_t count = lua_objlen(L, 2);
     if (count > MAX_IOV) {
