@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/addr.h"
+
 #include "bindings.h"
 
 void eddyL_setfuncs(lua_State *L, const luaL_Reg *funcs) {
@@ -36,6 +38,29 @@ int eddyL_error(lua_State *L, int err) {
   lua_pushnil(L);
   lua_pushstring(L, eddy_strerror(err));
   return 2;
+}
+
+int eddyL_pushaddr(lua_State *L, const struct sockaddr *addr) {
+  char ip[EDDY__ADDR_TEXT];
+  int port;
+  if (eddy__addr_name(addr, ip, &port) != 0)
+    return eddyL_error(L, EDDY_EINVAL);
+  lua_pushstring(L, ip);
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+int eddyL_pushname(lua_State *L, int rc, const struct sockaddr_storage *ss) {
+  if (rc != 0)
+    return eddyL_error(L, eddy__error_from_uv(rc));
+  return eddyL_pushaddr(L, (const struct sockaddr *)ss);
+}
+
+void eddyL_setmethods(lua_State *L, const char *class, const char *field) {
+  luaL_getmetatable(L, class);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, field);
+  lua_pop(L, 1);
 }
 
 static int64_t seconds_at(lua_State *L, int idx, const char *what) {

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <sys/socket.h>
 
 #include "../core/eddy.h"
 #include "../core/runtime.h"
@@ -34,6 +35,18 @@ void eddyL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
 
 /* Pushes nil and the error's string; returns 2. */
 int eddyL_error(lua_State *L, int err);
+
+/* Pushes an address as ip, port; returns 2 (nil, err for an address of
+   another family). */
+int eddyL_pushaddr(lua_State *L, const struct sockaddr *addr);
+
+/* A socket's own or its peer's address, from a libuv getter such as
+   uv_tcp_getsockname: pushes ip, port, or nil, err. */
+int eddyL_pushname(lua_State *L, int rc, const struct sockaddr_storage *ss);
+
+/* Sets field of the table at the top to the method table of class, so
+   that a module's Lua part can add to it. */
+void eddyL_setmethods(lua_State *L, const char *class, const char *field);
 
 /*
  * The timeout of a call, in ms (-1: none). The argument at idx may be

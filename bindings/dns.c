@@ -22,10 +22,8 @@ static int push_addrs(lua_State *L, int status, const eddy__dns_addrs_t *a) {
     return eddyL_error(L, status);
   lua_createtable(L, a->count, 0);
   for (int i = 0; i < a->count; i++) {
-    char ip[EDDY__ADDR_TEXT];
-    int port;
-    eddy__addr_name((const struct sockaddr *)&a->addr[i], ip, &port);
-    lua_pushstring(L, ip);
+    eddyL_pushaddr(L, (const struct sockaddr *)&a->addr[i]);
+    lua_pop(L, 1); /* the port */
     lua_rawseti(L, -2, i + 1);
   }
   return 1;

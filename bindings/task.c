@@ -410,10 +410,5 @@ static const luaL_Reg task_meta[] = {
 int luaopen_eddy_c_task(lua_State *L) {
   eddyL_newclass(L, TASK_MT, task_methods, task_meta);
   eddyL_newlib(L, task_funcs);
-  /* The method table, so that the Lua layer can add join. */
-  luaL_getmetatable(L, TASK_MT);
-  lua_getfield(L, -1, "__index");
-  lua_setfield(L, -3, "Task");
-  lua_pop(L, 1);
   return 1;
 }

@@ -501,26 +501,14 @@ static int conn_closed(lua_State *L) {
 /* ======================================================================= */
 /* Connections: addresses and options */
 
-static int push_addr(lua_State *L, const struct sockaddr_storage *ss) {
-  char ip[EDDY__ADDR_TEXT];
-  int port;
-  if (eddy__addr_name((const struct sockaddr *)ss, ip, &port) != 0)
-    return eddyL_error(L, EDDY_EINVAL);
-  lua_pushstring(L, ip);
-  lua_pushinteger(L, port);
-  return 2;
-}
-
 static int conn_peer_addr(lua_State *L) {
   conn_t *c = check_conn(L);
   struct sockaddr_storage ss;
   int len = sizeof ss;
   if (conn_is_closed(c))
     return eddyL_error(L, EDDY_ECLOSED);
-  int rc = uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len);
-  if (rc != 0)
-    return eddyL_error(L, eddy__error_from_uv(rc));
-  return push_addr(L, &ss);
+  return eddyL_pushname(
+      L, uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len), &ss);
 }
 
 static int conn_local_addr(lua_State *L) {
@@ -529,10 +517,8 @@ static int conn_local_addr(lua_State *L) {
   int len = sizeof ss;
   if (conn_is_closed(c))
     return eddyL_error(L, EDDY_ECLOSED);
-  int rc = uv_tcp_getsockname(&c->stream.tcp, (struct sockaddr *)&ss, &len);
-  if (rc != 0)
-    return eddyL_error(L, eddy__error_from_uv(rc));
-  return push_addr(L, &ss);
+  return eddyL_pushname(
+      L, uv_tcp_getsockname(&c->stream.tcp, (struct sockaddr *)&ss, &len), &ss);
 }
 
 /* conn:set_timeout(seconds or nil): the default timeout of each call. */
@@ -875,10 +861,9 @@ static int server_local_addr(lua_State *L) {
   int len = sizeof ss;
   if (srv->closed)
     return eddyL_error(L, EDDY_ECLOSED);
-  int rc = uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&ss, &len);
-  if (rc != 0)
-    return eddyL_error(L, eddy__error_from_uv(rc));
-  return push_addr(L, &ss);
+  return eddyL_pushname(
+      L, uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&ss, &len),
+      &ss);
 }
 
 static int server_connections(lua_State *L) {

@@ -41,12 +41,8 @@ static void on_close(eddy__udp_t *u) {
 static int try_recv(sock_t *s, lua_State *L) {
   eddy__udp_t *u = &s->udp;
   if (u->has_dgram) {
-    char ip[EDDY__ADDR_TEXT];
-    int port = 0;
-    eddy__addr_name((struct sockaddr *)&u->from, ip, &port);
     lua_pushlstring(L, u->dgram, u->dlen);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, port);
+    eddyL_pushaddr(L, (struct sockaddr *)&u->from);
     eddy__udp_release(u);
     return 3;
   }
@@ -205,16 +201,10 @@ static int sock_local_addr(lua_State *L) {
   sock_t *s = check_sock(L);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  char ip[EDDY__ADDR_TEXT];
-  int port;
   if (is_closed(s))
     return eddyL_error(L, EDDY_ECLOSED);
-  int rc = uv_udp_getsockname(&s->udp.udp, (struct sockaddr *)&ss, &len);
-  if (rc != 0 || eddy__addr_name((struct sockaddr *)&ss, ip, &port) != 0)
-    return eddyL_error(L, eddy__error_from_uv(rc));
-  lua_pushstring(L, ip);
-  lua_pushinteger(L, port);
-  return 2;
+  return eddyL_pushname(
+      L, uv_udp_getsockname(&s->udp.udp, (struct sockaddr *)&ss, &len), &ss);
 }
 
 static void sock_close(sock_t *s) {
@@ -280,10 +270,6 @@ static const luaL_Reg sock_meta[] = {
 int luaopen_eddy_c_udp(lua_State *L) {
   eddyL_newclass(L, UDP_MT, sock_methods, sock_meta);
   eddyL_newlib(L, udp_funcs);
-  /* The method table, so that the Lua layer can wrap send_to. */
-  luaL_getmetatable(L, UDP_MT);
-  lua_getfield(L, -1, "__index");
-  lua_setfield(L, -3, "Socket");
-  lua_pop(L, 1);
+  eddyL_setmethods(L, UDP_MT, "Socket"); /* udp.lua wraps send_to */
   return 1;
 }

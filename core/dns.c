@@ -348,6 +348,20 @@ static void deliver(eddy__dns_query_t *q, int ares_status,
   }
   if (ai)
     ares_freeaddrinfo(ai);
+  /* Cache first: a waiter resumed below may ask again at once. The cache
+     keeps a copy, since a lookup from a callback may evict the entry. */
+  if (!dns->closing && status == EDDY_OK && ttl > 0) {
+    size_t size = sizeof *addrs + (size_t)addrs->count * sizeof addrs->addr[0];
+    eddy__dns_addrs_t *copy = malloc(size);
+    if (copy != NULL) {
+      memcpy(copy, addrs, size);
+      uint64_t ttl_ms = (uint64_t)ttl * 1000;
+      cache_put(dns, q->name, q->family, status, copy,
+                ttl_ms > MAX_TTL_MS ? MAX_TTL_MS : ttl_ms);
+    }
+  } else if (!dns->closing && status == EDDY_ENOTFOUND) {
+    cache_put(dns, q->name, q->family, status, NULL, NEGATIVE_TTL_MS);
+  }
   /* Waiters may cancel each other from their callbacks: take them off the
      list one at a time. */
   eddy__dns_req_t *req;
@@ -355,14 +369,6 @@ static void deliver(eddy__dns_query_t *q, int ares_status,
     q->waiters = req->next;
     req->query = NULL;
     req->cb(req, status, status == EDDY_OK ? addrs : NULL);
-  }
-  if (!dns->closing && status == EDDY_OK && ttl > 0) {
-    uint64_t ttl_ms = (uint64_t)ttl * 1000;
-    cache_put(dns, q->name, q->family, status, addrs,
-              ttl_ms > MAX_TTL_MS ? MAX_TTL_MS : ttl_ms);
-    addrs = NULL;
-  } else if (!dns->closing && status == EDDY_ENOTFOUND) {
-    cache_put(dns, q->name, q->family, status, NULL, NEGATIVE_TTL_MS);
   }
   free(addrs);
   free(q);
