@@ -3,7 +3,7 @@
 #   make run        build and run examples/hello.lua
 #   make test       build and run every test
 #   make test-asan  the same, built with AddressSanitizer and UBSan
-#   make bench      benchmarks against peers (see bench/README.md)
+#   make bench      benchmarks against baselines (see BENCHMARKS.md)
 #
 # `make run` and `make test` first install the Debian packages they need
 # (scripts/deps.sh says what it installs and why).
@@ -103,6 +103,9 @@ install: all
 	install -m 644 $(BUILD)/eddy.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/eddy.so
 	install -m 644 lua/eddy/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/eddy/
 
+bench: all
+	bench/run.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -126,4 +129,4 @@ test-asan: deps
 clean:
 	rm -rf build build-asan build-rock
 
-.PHONY: all tests deps run test test-asan clean rock install-rock install
+.PHONY: all tests deps run test test-asan bench clean rock install-rock install

@@ -11,7 +11,8 @@
 #           message each, then idle.
 #   tasks   tasks spawned and finished per second (bench/tasks.lua).
 #   timers  a million pending timers: bytes each, order, lateness
-#           (bench/timers.lua).
+#           (bench/timers.lua), against a million plain libuv timers in C
+#           (bench/timers_uv.c).
 #
 # Usage: bench/run.sh [echo|idle|tasks|timers ...]   (default: all)
 # Environment: ROUNDS (3), SECS (10), WARM (2), CONNS (100), IDLE (10000).
@@ -32,6 +33,7 @@ make -s all >/dev/null
 mkdir -p "$B"
 cc -O2 -Wall -o "$B/loadgen" bench/loadgen.c
 cc -O2 -Wall -o "$B/echo_uv" bench/echo_uv.c $(pkg-config --cflags --libs libuv)
+cc -O2 -Wall -o "$B/timers_uv" bench/timers_uv.c $(pkg-config --cflags --libs libuv)
 
 port=7400
 server_pid=
@@ -119,9 +121,10 @@ run_tasks() {
 }
 
 run_timers() {
-  echo "## timers"
+  echo "## timers: a million pending timers, due over 10 s"
   echo
-  taskset -c 0 build/eddy bench/timers.lua 1000000 10
+  echo "eddy:    $(taskset -c 0 build/eddy bench/timers.lua 1000000 10)"
+  echo "C libuv: $(taskset -c 0 "$B/timers_uv" 1000000 10)"
   echo
 }
 

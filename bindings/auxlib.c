@@ -22,16 +22,44 @@ void eddyL_newlib(lua_State *L, const luaL_Reg *funcs) {
   eddyL_setfuncs(L, funcs);
 }
 
-void eddyL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
-                    const luaL_Reg *metamethods) {
-  luaL_newmetatable(L, name);
+void eddyL_newclass(lua_State *L, const eddyL_class_t *cls,
+                    const luaL_Reg *methods, const luaL_Reg *metamethods) {
+  lua_newtable(L);
   if (metamethods)
     eddyL_setfuncs(L, metamethods);
   eddyL_newlib(L, methods);
   lua_setfield(L, -2, "__index");
-  lua_pushstring(L, name);
+  lua_pushstring(L, cls->name);
   lua_setfield(L, -2, "__name");
-  lua_pop(L, 1);
+  lua_pushlightuserdata(L, (void *)cls);
+  lua_insert(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void *eddyL_newobject(lua_State *L, const eddyL_class_t *cls, size_t size) {
+  void *p = lua_newuserdata(L, size);
+  lua_pushlightuserdata(L, (void *)cls);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+void *eddyL_testobject(lua_State *L, int idx, const eddyL_class_t *cls) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx))
+    return NULL;
+  lua_pushlightuserdata(L, (void *)cls);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? p : NULL;
+}
+
+void *eddyL_checkobject(lua_State *L, int idx, const eddyL_class_t *cls) {
+  void *p = eddyL_testobject(L, idx, cls);
+  if (p == NULL)
+    luaL_typerror(L, idx, cls->name);
+  return p;
 }
 
 int eddyL_error(lua_State *L, int err) {
@@ -56,8 +84,10 @@ int eddyL_pushname(lua_State *L, int rc, const struct sockaddr_storage *ss) {
   return eddyL_pushaddr(L, (const struct sockaddr *)ss);
 }
 
-void eddyL_setmethods(lua_State *L, const char *class, const char *field) {
-  luaL_getmetatable(L, class);
+void eddyL_setmethods(lua_State *L, const eddyL_class_t *cls,
+                      const char *field) {
+  lua_pushlightuserdata(L, (void *)cls);
+  lua_rawget(L, LUA_REGISTRYINDEX);
   lua_getfield(L, -1, "__index");
   lua_setfield(L, -3, field);
   lua_pop(L, 1);

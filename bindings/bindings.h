@@ -28,10 +28,25 @@ static inline eddy_runtime_t *eddyL_runtime(lua_State *L) {
 void eddyL_newlib(lua_State *L, const luaL_Reg *funcs);
 /* Adds funcs to the table at the top, closing over the runtime box. */
 void eddyL_setfuncs(lua_State *L, const luaL_Reg *funcs);
-/* Makes the metatable `name` with __index pointing at a table of methods;
+/*
+ * A class of userdata. Its metatable is found in the registry under the
+ * class's address, so that checking an argument costs no string hashing
+ * (luaL_checkudata interns the name on every call).
+ */
+typedef struct eddyL_class_s {
+  const char *name; /* e.g. "eddy.tcp.conn", for messages and __name */
+} eddyL_class_t;
+
+/* Makes the class's metatable with __index pointing at a table of methods;
    metamethods go straight in the metatable. Leaves nothing on the stack. */
-void eddyL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
-                    const luaL_Reg *metamethods);
+void eddyL_newclass(lua_State *L, const eddyL_class_t *cls,
+                    const luaL_Reg *methods, const luaL_Reg *metamethods);
+/* A new userdata of the class, pushed. */
+void *eddyL_newobject(lua_State *L, const eddyL_class_t *cls, size_t size);
+/* The userdata at idx if it is of the class; else raises (check) or
+   returns NULL (test). */
+void *eddyL_checkobject(lua_State *L, int idx, const eddyL_class_t *cls);
+void *eddyL_testobject(lua_State *L, int idx, const eddyL_class_t *cls);
 
 /* Pushes nil and the error's string; returns 2. */
 int eddyL_error(lua_State *L, int err);
@@ -46,7 +61,8 @@ int eddyL_pushname(lua_State *L, int rc, const struct sockaddr_storage *ss);
 
 /* Sets field of the table at the top to the method table of class, so
    that a module's Lua part can add to it. */
-void eddyL_setmethods(lua_State *L, const char *class, const char *field);
+void eddyL_setmethods(lua_State *L, const eddyL_class_t *cls,
+                      const char *field);
 
 /*
  * The timeout of a call, in ms (-1: none). The argument at idx may be

@@ -10,7 +10,7 @@
 
 #include "bindings.h"
 
-#define HANDLER_MT "eddy.signal.handler"
+static const eddyL_class_t handler_class = {"eddy.signal.handler"};
 
 typedef struct handler_s {
   uv_signal_t sig;
@@ -91,10 +91,8 @@ static int signal_on(lua_State *L) {
   int signum = signum_of(name);
   if (signum == 0)
     return luaL_argerror(L, 1, lua_pushfstring(L, "unknown signal '%s'", name));
-  handler_t **box = lua_newuserdata(L, sizeof *box);
+  handler_t **box = eddyL_newobject(L, &handler_class, sizeof *box);
   *box = NULL;
-  luaL_getmetatable(L, HANDLER_MT);
-  lua_setmetatable(L, -2);
   handler_t *h = calloc(1, sizeof *h);
   if (h == NULL)
     return luaL_error(L, "signal: out of memory");
@@ -126,7 +124,7 @@ static int signal_on(lua_State *L) {
 /* handler:cancel(): stops the handler; SIGINT and SIGTERM return to eddy's
    graceful stop once no handler is left. */
 static int handler_cancel(lua_State *L) {
-  handler_t **box = luaL_checkudata(L, 1, HANDLER_MT);
+  handler_t **box = eddyL_checkobject(L, 1, &handler_class);
   int active = *box != NULL && !(*box)->closing;
   if (*box != NULL)
     handler_stop(*box);
@@ -162,7 +160,7 @@ static const luaL_Reg handler_meta[] = {
 };
 
 int luaopen_eddy_c_signal(lua_State *L) {
-  eddyL_newclass(L, HANDLER_MT, handler_methods, handler_meta);
+  eddyL_newclass(L, &handler_class, handler_methods, handler_meta);
   eddyL_newlib(L, signal_funcs);
   return 1;
 }

@@ -9,7 +9,7 @@
 
 #include "bindings.h"
 
-#define TASK_MT "eddy.task"
+static const eddyL_class_t task_class = {"eddy.task"};
 
 /* A Lua handle of a task: the task stays (done or not) while handles
    refer to it, so that join can read its results. */
@@ -18,15 +18,13 @@ typedef struct task_handle_s {
 } task_handle_t;
 
 static void push_handle(lua_State *L, eddy__task_t *t) {
-  task_handle_t *h = lua_newuserdata(L, sizeof *h);
+  task_handle_t *h = eddyL_newobject(L, &task_class, sizeof *h);
   h->task = t;
   t->handles++;
-  luaL_getmetatable(L, TASK_MT);
-  lua_setmetatable(L, -2);
 }
 
 static eddy__task_t *check_task(lua_State *L, int idx) {
-  task_handle_t *h = luaL_checkudata(L, idx, TASK_MT);
+  task_handle_t *h = eddyL_checkobject(L, idx, &task_class);
   return h->task;
 }
 
@@ -116,8 +114,8 @@ static int task_gc(lua_State *L) {
 }
 
 static int task_eq(lua_State *L) {
-  task_handle_t *a = luaL_testudata(L, 1, TASK_MT);
-  task_handle_t *b = luaL_testudata(L, 2, TASK_MT);
+  task_handle_t *a = eddyL_testobject(L, 1, &task_class);
+  task_handle_t *b = eddyL_testobject(L, 2, &task_class);
   lua_pushboolean(L, a && b && a->task == b->task);
   return 1;
 }
@@ -408,7 +406,7 @@ static const luaL_Reg task_meta[] = {
 };
 
 int luaopen_eddy_c_task(lua_State *L) {
-  eddyL_newclass(L, TASK_MT, task_methods, task_meta);
+  eddyL_newclass(L, &task_class, task_methods, task_meta);
   eddyL_newlib(L, task_funcs);
   return 1;
 }

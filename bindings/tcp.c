@@ -19,8 +19,8 @@
 #include "../core/tcp.h"
 #include "bindings.h"
 
-#define CONN_MT "eddy.tcp.conn"
-#define SERVER_MT "eddy.tcp.server"
+static const eddyL_class_t conn_class = {"eddy.tcp.conn"};
+static const eddyL_class_t server_class = {"eddy.tcp.server"};
 
 #define DEFAULT_MAX_LINE 65536
 #define DEFAULT_WRITE_BUFFER 65536
@@ -186,15 +186,13 @@ static void conn_task_done(void *data) {
 }
 
 static void push_conn(lua_State *L, conn_t *c) {
-  conn_t **box = lua_newuserdata(L, sizeof *box);
+  conn_t **box = eddyL_newobject(L, &conn_class, sizeof *box);
   *box = c;
   c->lua_held = 1;
-  luaL_getmetatable(L, CONN_MT);
-  lua_setmetatable(L, -2);
 }
 
 static conn_t *check_conn(lua_State *L) {
-  conn_t **box = luaL_checkudata(L, 1, CONN_MT);
+  conn_t **box = eddyL_checkobject(L, 1, &conn_class);
   return *box;
 }
 
@@ -741,7 +739,7 @@ static void server_close(server_t *srv) {
 }
 
 static server_t *check_server(lua_State *L) {
-  server_t **box = luaL_checkudata(L, 1, SERVER_MT);
+  server_t **box = eddyL_checkobject(L, 1, &server_class);
   return *box;
 }
 
@@ -763,10 +761,8 @@ static int tcp_listen(lua_State *L) {
   conn_opts_t opts;
   read_conn_opts(L, 3, &opts);
 
-  server_t **box = lua_newuserdata(L, sizeof *box);
+  server_t **box = eddyL_newobject(L, &server_class, sizeof *box);
   *box = NULL;
-  luaL_getmetatable(L, SERVER_MT);
-  lua_setmetatable(L, -2);
   server_t *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return eddyL_error(L, EDDY_ENOMEM);
@@ -942,8 +938,8 @@ static const luaL_Reg server_meta[] = {
 };
 
 int luaopen_eddy_c_tcp(lua_State *L) {
-  eddyL_newclass(L, CONN_MT, conn_methods, conn_meta);
-  eddyL_newclass(L, SERVER_MT, server_methods, server_meta);
+  eddyL_newclass(L, &conn_class, conn_methods, conn_meta);
+  eddyL_newclass(L, &server_class, server_methods, server_meta);
   eddyL_newlib(L, tcp_funcs);
   return 1;
 }

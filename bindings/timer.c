@@ -10,7 +10,7 @@
 
 #include "bindings.h"
 
-#define TIMER_MT "eddy.timer"
+static const eddyL_class_t timer_class = {"eddy.timer"};
 
 typedef struct ltimer_s {
   eddy__timer_t node;
@@ -86,7 +86,7 @@ static int start(lua_State *L, int repeating) {
     return luaL_argerror(L, 1, "must be finite");
   if (repeating && ms == 0)
     return luaL_argerror(L, 1, "a repeating interval must be > 0");
-  ltimer_t *tm = lua_newuserdata(L, sizeof *tm);
+  ltimer_t *tm = eddyL_newobject(L, &timer_class, sizeof *tm);
   tm->node.index = 0;
   tm->closer.close = close_timer;
   tm->closer.listener = 0;
@@ -97,8 +97,6 @@ static int start(lua_State *L, int repeating) {
   tm->last_id = 0;
   tm->skipped = 0;
   tm->fn_ref = tm->self_ref = EDDY__NOREF;
-  luaL_getmetatable(L, TIMER_MT);
-  lua_setmetatable(L, -2);
   if (eddy__timer_start(&rt->timers, &tm->node, (uint64_t)ms, on_fire) < 0)
     return luaL_error(L, "timer: out of memory");
   lua_pushvalue(L, 2);
@@ -118,7 +116,7 @@ static int timer_every(lua_State *L) {
 }
 
 static ltimer_t *check_timer(lua_State *L) {
-  return luaL_checkudata(L, 1, TIMER_MT);
+  return eddyL_checkobject(L, 1, &timer_class);
 }
 
 /* timer:cancel(): true if it was still active. */
@@ -167,7 +165,7 @@ static const luaL_Reg timer_meta[] = {
 };
 
 int luaopen_eddy_c_timer(lua_State *L) {
-  eddyL_newclass(L, TIMER_MT, timer_methods, timer_meta);
+  eddyL_newclass(L, &timer_class, timer_methods, timer_meta);
   eddyL_newlib(L, timer_funcs);
   return 1;
 }

@@ -14,7 +14,7 @@
 #include "../core/udp.h"
 #include "bindings.h"
 
-#define UDP_MT "eddy.udp.socket"
+static const eddyL_class_t sock_class = {"eddy.udp.socket"};
 
 typedef struct sock_s {
   eddy__udp_t udp;
@@ -76,7 +76,7 @@ static void recv_detach(eddy__task_t *t) {
 static const eddy__wait_ops_t recv_ops = {"udp recv", recv_detach, NULL};
 
 static sock_t *check_sock(lua_State *L) {
-  sock_t **box = luaL_checkudata(L, 1, UDP_MT);
+  sock_t **box = eddyL_checkobject(L, 1, &sock_class);
   return *box;
 }
 
@@ -93,10 +93,8 @@ static int udp_bind(lua_State *L) {
   struct sockaddr_storage addr;
   if (eddy__addr_parse(ip, port, &addr) != 0)
     return luaL_error(L, "bad address: %s port %d", ip, port);
-  sock_t **box = lua_newuserdata(L, sizeof *box);
+  sock_t **box = eddyL_newobject(L, &sock_class, sizeof *box);
   *box = NULL;
-  luaL_getmetatable(L, UDP_MT);
-  lua_setmetatable(L, -2);
   sock_t *s = calloc(1, sizeof *s);
   if (s == NULL)
     return eddyL_error(L, EDDY_ENOMEM);
@@ -268,8 +266,8 @@ static const luaL_Reg sock_meta[] = {
 };
 
 int luaopen_eddy_c_udp(lua_State *L) {
-  eddyL_newclass(L, UDP_MT, sock_methods, sock_meta);
+  eddyL_newclass(L, &sock_class, sock_methods, sock_meta);
   eddyL_newlib(L, udp_funcs);
-  eddyL_setmethods(L, UDP_MT, "Socket"); /* udp.lua wraps send_to */
+  eddyL_setmethods(L, &sock_class, "Socket"); /* udp.lua wraps send_to */
   return 1;
 }
