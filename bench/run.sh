@@ -15,11 +15,11 @@
 #           (bench/timers_uv.c).
 #
 # Usage: bench/run.sh [echo|idle|tasks|timers ...]   (default: all)
-# Environment: ROUNDS (3), SECS (10), WARM (2), CONNS (100), IDLE (10000).
+# Environment: ROUNDS (5), SECS (10), WARM (2), CONNS (100), IDLE (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-100}
