@@ -26,7 +26,7 @@ LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
 BIND_SRC := $(wildcard bindings/*.c)
-LUA_SRC := $(sort $(wildcard lua/eddy/*.lua))
+LUA_SRC := $(sort $(wildcard lua/eddy/*.lua lua/eddy/*/*.lua))
 GEN_SRC := $(BUILD)/gen/lua_sources.c
 LIB_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) \
   $(BUILD)/gen/lua_sources.o

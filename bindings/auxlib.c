@@ -37,22 +37,20 @@ void eddyL_newclass(lua_State *L, const eddyL_class_t *cls,
 }
 
 void *eddyL_newobject(lua_State *L, const eddyL_class_t *cls, size_t size) {
-  void *p = lua_newuserdata(L, size);
+  eddyL_object_t *o = lua_newuserdata(L, sizeof *o + size);
+  o->cls = cls;
+  o->self = o;
   lua_pushlightuserdata(L, (void *)cls);
   lua_rawget(L, LUA_REGISTRYINDEX);
   lua_setmetatable(L, -2);
-  return p;
+  return o + 1;
 }
 
 void *eddyL_testobject(lua_State *L, int idx, const eddyL_class_t *cls) {
-  void *p = lua_touserdata(L, idx);
-  if (p == NULL || !lua_getmetatable(L, idx))
+  eddyL_object_t *o = lua_touserdata(L, idx);
+  if (o == NULL || o->self != o || o->cls != cls)
     return NULL;
-  lua_pushlightuserdata(L, (void *)cls);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  int same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return same ? p : NULL;
+  return o + 1;
 }
 
 void *eddyL_checkobject(lua_State *L, int idx, const eddyL_class_t *cls) {

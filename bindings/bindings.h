@@ -29,13 +29,27 @@ void eddyL_newlib(lua_State *L, const luaL_Reg *funcs);
 /* Adds funcs to the table at the top, closing over the runtime box. */
 void eddyL_setfuncs(lua_State *L, const luaL_Reg *funcs);
 /*
- * A class of userdata. Its metatable is found in the registry under the
- * class's address, so that checking an argument costs no string hashing
- * (luaL_checkudata interns the name on every call).
+ * A class of userdata. Every object of eddy's begins with a small header
+ * naming its class and pointing at itself, so that checking an argument
+ * is two compares: no metatable lookup and no string hashing, which
+ * luaL_checkudata pays on every call. (A foreign userdata would have to
+ * hold its own address and the class's by design to pass.) The
+ * metatable is kept in the registry under the class's address.
  */
 typedef struct eddyL_class_s {
   const char *name; /* e.g. "eddy.tcp.conn", for messages and __name */
 } eddyL_class_t;
+
+typedef struct eddyL_object_s {
+  const eddyL_class_t *cls;
+  const void *self;
+} eddyL_object_t;
+
+/* The payload of the eddy object at idx, known to be one (in its own
+   metamethods). */
+static inline void *eddyL_toobject(lua_State *L, int idx) {
+  return (eddyL_object_t *)lua_touserdata(L, idx) + 1;
+}
 
 /* Makes the class's metatable with __index pointing at a table of methods;
    metamethods go straight in the metatable. Leaves nothing on the stack. */
@@ -100,6 +114,7 @@ int luaopen_eddy_c_tcp(lua_State *L);
 int luaopen_eddy_c_udp(lua_State *L);
 int luaopen_eddy_c_dns(lua_State *L);
 int luaopen_eddy_c_signal(lua_State *L);
+int luaopen_eddy_c_http(lua_State *L);
 
 /* The embedded Lua sources of lua/eddy/ (generated at build time). */
 typedef struct eddyL_source_s {

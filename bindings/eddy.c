@@ -50,6 +50,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.udp", luaopen_eddy_c_udp},
     {"eddy.c.dns", luaopen_eddy_c_dns},
     {"eddy.c.signal", luaopen_eddy_c_signal},
+    {"eddy.c.http", luaopen_eddy_c_http},
     {NULL, NULL},
 };
 

@@ -133,7 +133,7 @@ static int handler_cancel(lua_State *L) {
 }
 
 static int handler_gc(lua_State *L) {
-  handler_t **box = lua_touserdata(L, 1);
+  handler_t **box = eddyL_toobject(L, 1);
   handler_t *h = *box;
   *box = NULL;
   if (h == NULL)

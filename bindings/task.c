@@ -106,7 +106,7 @@ static int task_cancelled(lua_State *L) {
 }
 
 static int task_gc(lua_State *L) {
-  task_handle_t *h = lua_touserdata(L, 1);
+  task_handle_t *h = eddyL_toobject(L, 1);
   if (h->task != NULL)
     eddy__task_unhandle(h->task);
   h->task = NULL;
@@ -342,6 +342,16 @@ static int task_shutdown(lua_State *L) {
   return 0;
 }
 
+/* log(level, message): a line through the runtime's log ("error", "warn"
+   or "info"). */
+static int task_log(lua_State *L) {
+  static const char *const names[] = {"error", "warn", "info", NULL};
+  static const int levels[] = {EDDY_LOG_ERROR, EDDY_LOG_WARN, EDDY_LOG_INFO};
+  int level = levels[luaL_checkoption(L, 1, "info", names)];
+  eddy__log(eddyL_runtime(L), level, "%s", luaL_checkstring(L, 2));
+  return 0;
+}
+
 static int task_stats(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   size_t ready = 0, open = 0;
@@ -386,6 +396,7 @@ static const luaL_Reg task_funcs[] = {
     {"exit", task_exit},
     {"shutdown", task_shutdown},
     {"stats", task_stats},
+    {"log", task_log},
     {NULL, NULL},
 };
 

@@ -197,7 +197,7 @@ static conn_t *check_conn(lua_State *L) {
 }
 
 static int conn_gc(lua_State *L) {
-  conn_t **box = lua_touserdata(L, 1);
+  conn_t **box = eddyL_toobject(L, 1);
   conn_t *c = *box;
   if (c == NULL)
     return 0;
@@ -868,7 +868,7 @@ static int server_connections(lua_State *L) {
 }
 
 static int server_gc(lua_State *L) {
-  server_t **box = lua_touserdata(L, 1);
+  server_t **box = eddyL_toobject(L, 1);
   server_t *srv = *box;
   if (srv == NULL)
     return 0;

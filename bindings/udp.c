@@ -229,7 +229,7 @@ static int sock_close_m(lua_State *L) {
 }
 
 static int sock_gc(lua_State *L) {
-  sock_t **box = lua_touserdata(L, 1);
+  sock_t **box = eddyL_toobject(L, 1);
   sock_t *s = *box;
   if (s == NULL)
     return 0;

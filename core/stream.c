@@ -36,6 +36,8 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->rerr = s->werr = 0;
   s->flags = 0;
   s->linger.index = 0;
+  s->cork = NULL;
+  s->cork_len = s->cork_cap = 0;
   s->closer.close = close_by_stop;
   s->closer.listener = 0;
   s->tcp.data = s;
@@ -119,6 +121,51 @@ static void on_write(uv_write_t *req, int status) {
     s->on_drain(s);
 }
 
+#define CORK_MAX (256 * 1024) /* past this, a corked stream writes anyway */
+
+/* Appends to the cork buffer; returns 0, or -1 when it would grow past
+   CORK_MAX (the caller then writes). */
+static int cork_append(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n,
+                       size_t total) {
+  if (s->cork_len + total > CORK_MAX)
+    return -1;
+  if (s->cork_len + total > s->cork_cap) {
+    size_t cap = s->cork_cap ? s->cork_cap : 4096;
+    while (cap < s->cork_len + total)
+      cap *= 2;
+    char *p = realloc(s->cork, cap);
+    if (p == NULL)
+      return -1;
+    s->cork = p;
+    s->cork_cap = cap;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(s->cork + s->cork_len, bufs[i].base, bufs[i].len);
+    s->cork_len += bufs[i].len;
+  }
+  return 0;
+}
+
+void eddy__stream_cork(eddy__stream_t *s) {
+  s->flags |= EDDY__STREAM_CORKED;
+}
+
+int eddy__stream_uncork(eddy__stream_t *s) {
+  s->flags &= ~EDDY__STREAM_CORKED;
+  if (s->cork_len == 0)
+    return s->werr;
+  uv_buf_t buf = uv_buf_init(s->cork, (unsigned)s->cork_len);
+  s->cork_len = 0;
+  int rc = eddy__stream_write(s, &buf, 1);
+  /* A big cork buffer is not kept for the idle time that may follow. */
+  if (s->cork_cap > 16384) {
+    free(s->cork);
+    s->cork = NULL;
+    s->cork_cap = 0;
+  }
+  return rc;
+}
+
 int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
   if (s->werr)
     return s->werr;
@@ -129,6 +176,14 @@ int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
     total += bufs[i].len;
   if (total == 0)
     return 0;
+  if (s->flags & EDDY__STREAM_CORKED) {
+    if (cork_append(s, bufs, n, total) == 0)
+      return 0;
+    int rc = eddy__stream_uncork(s); /* too much held: out it goes */
+    s->flags |= EDDY__STREAM_CORKED;
+    if (rc != 0)
+      return rc;
+  }
   if (s->wqueued == 0) {
     /* The common case: the socket takes it all now, with no copy and no
        request. */
@@ -219,6 +274,8 @@ static void on_closed(uv_handle_t *handle) {
   eddy__timer_stop(&s->rt->timers, &s->linger);
   eddy__closer_remove(s->rt, &s->closer);
   eddy__rbuf_free(&s->rt->bufs, &s->rbuf);
+  free(s->cork);
+  s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
   s->on_close(s);
 }
@@ -246,6 +303,8 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
       close_now(s); /* a stop does not wait for a flush in progress */
     return;
   }
+  if (s->flags & EDDY__STREAM_CORKED)
+    eddy__stream_uncork(s);
   s->flags |= EDDY__STREAM_CLOSING;
   eddy__closer_remove(s->rt, &s->closer);
   eddy__stream_read_stop(s);

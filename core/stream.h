@@ -19,6 +19,7 @@ typedef struct eddy__stream_s eddy__stream_t;
 #define EDDY__STREAM_READING 0x01
 #define EDDY__STREAM_CLOSING 0x02 /* close requested */
 #define EDDY__STREAM_CLOSED 0x04  /* the handle's close callback ran */
+#define EDDY__STREAM_CORKED 0x08  /* writes are being held (see _cork) */
 
 /*
  * Owned by its owner (a Lua connection): freed by the owner's on_close,
@@ -34,6 +35,9 @@ struct eddy__stream_s {
   int werr;         /* 0, or the first write error */
   unsigned flags;
   eddy__timer_t linger; /* bounds the flush of queued writes at close */
+  char *cork;       /* writes held back while corked (see _cork) */
+  size_t cork_len;
+  size_t cork_cap;
   eddy__closer_t closer;
   /* Bytes arrived or the read side ended (rerr set). */
   void (*on_read)(eddy__stream_t *s);
@@ -53,6 +57,12 @@ void eddy__stream_settle(eddy__stream_t *s);
 /* Writes what it can now and queues the rest (copied). Returns 0, or the
    sticky write error. */
 int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n);
+/* While corked, writes collect in one buffer; uncorking writes them at
+   once. A server corks while it answers requests that came pipelined, so
+   that eight answers cost one system call. */
+void eddy__stream_cork(eddy__stream_t *s);
+int eddy__stream_uncork(eddy__stream_t *s);
+
 /* Half-closes after the queued writes. Returns 0 or an error. */
 int eddy__stream_shutdown(eddy__stream_t *s);
 /* Closes: queued writes still go out (for up to linger_ms), then the

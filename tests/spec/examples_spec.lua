@@ -51,7 +51,7 @@ describe("examples", function()
     assert.equal(0, rc)
     assert.matches("hello from eddy", reply)
     assert.matches("HELLO THERE\nbye", reply)
-    h.sh("pkill -INT -f 'examples/hello.lua 0'")
+    h.sh("pkill -INT -P " .. pid) -- the eddy process, child of the wrapper
     wait_exit(pid)
     wait_for(status, "rc=%d+")
     assert.equal("rc=0", read_file(status):match("rc=%d+"))

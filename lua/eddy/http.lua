@@ -1,0 +1,261 @@
+-- eddy.http: the HTTP/1.1 server. An app holds routes; app:listen starts a
+-- listener whose every connection runs in a task of its own: it asks C
+-- (bindings/http.c) for the next request, calls the route's handler with
+-- req and res, and finishes the response.
+--
+--   local app = eddy.http.server()
+--   app:get("/", function(req, res) res:send("hello\n") end)
+--   app:get("/users/:id", function(req, res) res:json({ id = req.params.id }) end)
+--   assert(app:listen("127.0.0.1", 8080))
+
+require "eddy" -- sets up the runtime when this module is loaded first
+local c = require "eddy.c.http"
+local task = require "eddy.c.task"
+local dns = require "eddy.dns"
+local Router = require "eddy.http.router"
+
+local type, error, setmetatable, rawget, rawset, pairs, tostring, tonumber =
+  type, error, setmetatable, rawget, rawset, pairs, tostring, tonumber
+local xpcall, traceback = xpcall, debug.traceback
+local concat, gmatch, format, lower = table.concat, string.gmatch, string.format, string.lower
+local unescape, log = c.unescape, task.log
+
+local M = {}
+
+local Response = c.Response
+local next_request, fail_response = Response._next, Response._fail
+local read_body = Response._read
+
+-- A sentinel error: the request was malformed in a way only noticed late
+-- (a bad escape in the query): the answer is 400, and nothing is logged.
+local BAD_REQUEST = setmetatable({}, { __tostring = function() return "bad request" end })
+
+-- =========================================================================
+-- Requests
+
+local Request = {}
+
+-- Parses "a=1&b=x+y&c" into { a = "1", b = "x y", c = "" }; a repeated key
+-- gives an array of its values.
+local function parse_query(s)
+  local q = {}
+  for pair in gmatch(s, "[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = unescape(k, true), unescape(v, true)
+    if not k or not v then error(BAD_REQUEST, 0) end
+    local old = q[k]
+    if old == nil then
+      q[k] = v
+    elseif type(old) == "table" then
+      old[#old + 1] = v
+    else
+      q[k] = { old, v }
+    end
+  end
+  return q
+end
+
+-- Fields made on first use.
+local lazy = {
+  query = function(req)
+    local raw = req._res:_query()
+    return raw and parse_query(raw) or {}
+  end,
+  headers = function(req) return req._res:_headers() end,
+  target = function(req) return req._res:_target() end,
+  version = function(req) return req._res:_version() end,
+}
+
+local request_methods = {}
+
+-- req:header(name) -> the value of a request header (any case), or nil.
+function request_methods.header(req, name)
+  return req._res:_header(name)
+end
+
+-- req:read([max]) -> the next piece of the body, nil at its end, or nil,
+-- err ("timeout", "closed", "too large").
+function request_methods.read(req, max)
+  return read_body(req._res, max)
+end
+
+-- req:body() -> the whole body as a string (up to the server's max_body),
+-- or nil, err. Read once; later calls give "".
+function request_methods.body(req)
+  local parts, n = {}, 0
+  while true do
+    local piece, err = read_body(req._res)
+    if piece == nil then
+      if err then return nil, err end
+      break
+    end
+    n = n + 1
+    parts[n] = piece
+  end
+  return concat(parts)
+end
+
+-- req:remote_addr() -> ip, port of the client.
+function request_methods.remote_addr(req)
+  return req._res:_peer_addr()
+end
+
+Request.__index = function(req, k)
+  local make = lazy[k]
+  if make then
+    local v = make(req)
+    rawset(req, k, v)
+    return v
+  end
+  return request_methods[k]
+end
+
+-- =========================================================================
+-- Responses: what C does not (bindings/http.c has status, header, send,
+-- write, finish, started)
+
+local json -- lua-cjson, loaded on first use
+
+-- res:json(value[, status]): value as JSON.
+function Response.json(res, value, status)
+  json = json or require "cjson"
+  if status then res:status(status) end
+  res:header("Content-Type", "application/json")
+  return res:send(json.encode(value))
+end
+
+-- res:redirect(url[, status]): 302 (or status) to url.
+function Response.redirect(res, url, status)
+  res:status(status or 302)
+  res:header("Location", url)
+  return res:send("")
+end
+
+-- res:cookie(name, value[, opts]): a Set-Cookie header. opts: path, domain,
+-- max_age (seconds), expires (a date string), secure, http_only, same_site.
+function Response.cookie(res, name, value, opts)
+  if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+    error("bad cookie name: " .. tostring(name), 2)
+  end
+  value = tostring(value)
+  if value:find("[%c%s\",;\\]") then
+    error("bad cookie value (no spaces, controls, quotes, commas, semicolons or backslashes)", 2)
+  end
+  local parts = { name .. "=" .. value }
+  opts = opts or {}
+  if opts.path then parts[#parts + 1] = "Path=" .. opts.path end
+  if opts.domain then parts[#parts + 1] = "Domain=" .. opts.domain end
+  if opts.max_age then parts[#parts + 1] = format("Max-Age=%d", opts.max_age) end
+  if opts.expires then parts[#parts + 1] = "Expires=" .. opts.expires end
+  if opts.secure then parts[#parts + 1] = "Secure" end
+  if opts.http_only then parts[#parts + 1] = "HttpOnly" end
+  if opts.same_site then parts[#parts + 1] = "SameSite=" .. opts.same_site end
+  return res:header("Set-Cookie", concat(parts, "; "))
+end
+
+-- =========================================================================
+-- Apps
+
+local App = {}
+App.__index = App
+
+local function not_found(req, res)
+  res:status(404)
+  res:send("not found\n")
+end
+
+-- eddy.http.server([opts]) -> app. opts are the listen options (below),
+-- kept for app:listen.
+function M.server(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'server' (options table expected)", 2)
+  end
+  return setmetatable({ _router = Router.new(), _opts = opts or {}, _fallback = not_found }, App)
+end
+
+-- app:route(method or {methods}, pattern, handler) -> app
+function App:route(method, pattern, handler)
+  if type(method) == "table" then
+    for _, m in ipairs(method) do self._router:add(m, pattern, handler) end
+  else
+    self._router:add(method, pattern, handler)
+  end
+  return self
+end
+
+for _, m in ipairs({ "get", "post", "put", "delete", "patch", "head", "options" }) do
+  local method = m:upper()
+  App[m] = function(self, pattern, handler) return self:route(method, pattern, handler) end
+end
+
+-- app:fallback(handler): what runs when no route matches (default: 404).
+function App:fallback(handler)
+  if type(handler) ~= "function" then error("bad argument #1 to 'fallback' (function expected)", 2) end
+  self._fallback = handler
+  return self
+end
+
+local NO_PARAMS = setmetatable({}, { __newindex = function() error("req.params of a route without parameters", 2) end })
+
+-- The loop each connection's task runs. next_request ends the request
+-- before it, so that a connection costs one call into C between requests.
+local function connection_loop(app)
+  local router, fallback = app._router, app._fallback
+  local static = router._static
+  local function on_error(err)
+    if err == BAD_REQUEST then return err end
+    return traceback(tostring(err), 2)
+  end
+  return function(res)
+    while true do
+      local method, path = next_request(res)
+      if not method then return end
+      local req = setmetatable({ method = method, path = path, _res = res }, Request)
+      local by = static[method]
+      local handler, params, allowed = by and by[path], NO_PARAMS, nil
+      if not handler then
+        handler, params, allowed = router:match(method, path)
+      end
+      if handler then
+        req.params = params or NO_PARAMS
+      elseif params == "method not allowed" then
+        handler = function(_, r)
+          r:status(405)
+          r:header("Allow", allowed)
+          r:send("method not allowed\n")
+        end
+      else
+        handler = fallback
+      end
+      local ok, err = xpcall(handler, on_error, req, res)
+      if not ok then
+        if err == BAD_REQUEST then
+          fail_response(res, 400)
+        else
+          log("error", format("http: %s %s: %s", method, path, err))
+          fail_response(res, 500)
+        end
+      end
+    end
+  end
+end
+
+-- app:listen(host, port[, opts]) -> server (with close, port,
+-- connections), or nil, err. opts (over the app's): backlog, reuseport,
+-- ipv6only, max_connections, max_header_size (8 KiB: 431 past it),
+-- max_headers (100), max_body (1 MiB: 413 past it), header_timeout (10 s:
+-- 408), body_timeout (30 s), keepalive_timeout (75 s), write_timeout (30 s),
+-- write_buffer (64 KiB).
+function App:listen(host, port, opts)
+  if type(host) ~= "string" then error("bad argument #1 to 'listen' (host expected)", 2) end
+  if type(port) ~= "number" then error("bad argument #2 to 'listen' (port expected)", 2) end
+  local o = {}
+  for k, v in pairs(self._opts) do o[k] = v end
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  local ip, err = dns.address(host)
+  if not ip then return nil, err end
+  return c.listen(ip, port, connection_loop(self), o)
+end
+
+M.unescape = unescape
+return M
