@@ -370,7 +370,7 @@ static int task_stats(lua_State *L) {
   lua_setfield(L, -2, "finished");
   lua_pushnumber(L, (lua_Number)rt->sched.failed);
   lua_setfield(L, -2, "failed");
-  lua_pushnumber(L, (lua_Number)rt->timers.count);
+  lua_pushnumber(L, (lua_Number)(rt->timers.count - rt->timers.nweak));
   lua_setfield(L, -2, "timers");
   lua_pushnumber(L, (lua_Number)open);
   lua_setfield(L, -2, "open");

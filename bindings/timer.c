@@ -87,7 +87,7 @@ static int start(lua_State *L, int repeating) {
   if (repeating && ms == 0)
     return luaL_argerror(L, 1, "a repeating interval must be > 0");
   ltimer_t *tm = eddyL_newobject(L, &timer_class, sizeof *tm);
-  tm->node.index = 0;
+  tm->node.index = tm->node.weak = 0;
   tm->closer.close = close_timer;
   tm->closer.listener = 0;
   tm->closer.next = tm->closer.prev = NULL;

@@ -35,7 +35,7 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->wlow = 0;
   s->rerr = s->werr = 0;
   s->flags = 0;
-  s->linger.index = 0;
+  s->linger.index = s->linger.weak = 0;
   s->cork = NULL;
   s->cork_len = s->cork_cap = 0;
   s->closer.close = close_by_stop;

@@ -74,7 +74,7 @@ static eddy__task_t *task_alloc(eddy__sched_t *s) {
   t->wait = NULL;
   t->what = NULL;
   t->wait_data = NULL;
-  t->timeout.index = 0;
+  t->deadline = 0;
   t->joiners.head = t->joiners.tail = NULL;
   t->on_done = NULL;
   t->done_data = NULL;
@@ -299,6 +299,7 @@ static void run_on_done(eddy__task_t *t) {
    this function releases it. */
 static void task_finish(eddy__sched_t *s, eddy__task_t *t, int rc) {
   lua_State *co = t->co;
+  eddy__timer_stop(&s->rt->timers, &t->timeout); /* a lazy leftover */
   s->depth++;
   run_on_done(t);
   s->depth--;
@@ -440,9 +441,27 @@ static void fail_wait(eddy__task_t *t, int err) {
   eddy__task_wake_end(t, n);
 }
 
+/*
+ * Wait timeouts are kept lazily. A wait that ends before its timeout leaves
+ * the task's timer in the heap, weak (it no longer keeps the loop alive),
+ * and the next wait keeps it when it is due no later than the new deadline:
+ * a connection that waits with the same timeout request after request
+ * touches the heap once per timeout, not twice per request. A timer that
+ * fires before the deadline of the wait in progress is set again for the
+ * rest; one that fires between waits does nothing.
+ */
 static void on_wait_timeout(eddy__timer_t *timer, uint64_t due) {
+  eddy__task_t *t = container_of(timer, eddy__task_t, timeout);
+  eddy__timers_t *ts = &t->sched->rt->timers;
   (void)due;
-  fail_wait(container_of(timer, eddy__task_t, timeout), EDDY_ETIMEOUT);
+  if (t->state != EDDY__TASK_WAITING || t->deadline == 0)
+    return;
+  uint64_t now = uv_now(ts->handle.loop);
+  if (now < t->deadline) {
+    eddy__timer_start(ts, timer, t->deadline - now, on_wait_timeout);
+    return;
+  }
+  fail_wait(t, EDDY_ETIMEOUT);
 }
 
 void eddy__task_wait(eddy__task_t *t, const eddy__wait_ops_t *ops,
@@ -451,9 +470,19 @@ void eddy__task_wait(eddy__task_t *t, const eddy__wait_ops_t *ops,
   t->wait = ops;
   t->what = ops->what;
   t->wait_data = data;
-  if (timeout_ms >= 0 &&
-      eddy__timer_start(&t->sched->rt->timers, &t->timeout,
-                        (uint64_t)timeout_ms, on_wait_timeout) < 0) {
+  t->deadline = 0;
+  if (timeout_ms < 0)
+    return;
+  eddy__timers_t *ts = &t->sched->rt->timers;
+  uint64_t now = eddy__timers_now(ts);
+  t->deadline = now + (timeout_ms > 0 ? (uint64_t)timeout_ms : 1);
+  if (eddy__timer_is_pending(&t->timeout) &&
+      eddy__timer_due(ts, &t->timeout) <= t->deadline) {
+    eddy__timer_strengthen(ts, &t->timeout);
+    return;
+  }
+  if (eddy__timer_start(ts, &t->timeout, t->deadline - now,
+                        on_wait_timeout) < 0) {
     /* Out of memory for the heap: the wait still ends by its completion
        or a cancellation. */
     eddy__log(t->sched->rt, EDDY_LOG_WARN, "no memory for a wait timeout");
@@ -471,8 +500,8 @@ int eddy__task_yield(eddy__sched_t *s, lua_State *L) {
 
 lua_State *eddy__task_wake_begin(eddy__task_t *t) {
   eddy__sched_t *s = t->sched;
-  if (eddy__timer_is_pending(&t->timeout))
-    eddy__timer_stop(&s->rt->timers, &t->timeout);
+  eddy__timer_weaken(&s->rt->timers, &t->timeout);
+  t->deadline = 0;
   eddy__waitq_remove(t);
   t->gen++;
   t->state = EDDY__TASK_READY;
@@ -634,12 +663,11 @@ void eddy__sched_abandon(eddy__sched_t *s) {
     if (t->state == EDDY__TASK_WAITING) {
       if (t->wait && t->wait->detach)
         t->wait->detach(t);
-      if (eddy__timer_is_pending(&t->timeout))
-        eddy__timer_stop(&s->rt->timers, &t->timeout);
       eddy__waitq_remove(t);
     } else if (t->state == EDDY__TASK_READY) {
       ready_remove(s, t);
     }
+    eddy__timer_stop(&s->rt->timers, &t->timeout);
     t->gen++;
     t->state = EDDY__TASK_DONE;
     t->flags |= EDDY__TASK_CANCELLED | EDDY__TASK_ABANDONED;

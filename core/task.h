@@ -85,7 +85,9 @@ struct eddy__task_s {
                         coroutine inside it), for listings; anchored by
                         the suspended chain while the wait lasts */
   void *wait_data;
-  eddy__timer_t timeout;
+  eddy__timer_t timeout; /* may stay in the heap after the wait (see
+                            eddy__task_wait), weak */
+  uint64_t deadline;     /* loop time the current wait times out; 0: none */
   eddy__waitq_t joiners;
   /* Called once when the task ends (or is abandoned), before anything
      else: lets go of what the task owned (a server closes the task's

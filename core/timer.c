@@ -52,7 +52,12 @@ static void sift_down(eddy__timers_t *ts, uint32_t i) {
 }
 
 static void remove_at(eddy__timers_t *ts, uint32_t i) {
-  ts->heap[i].timer->index = 0;
+  eddy__timer_t *t = ts->heap[i].timer;
+  t->index = 0;
+  if (t->weak) {
+    t->weak = 0;
+    ts->nweak--;
+  }
   eddy__timer_slot_t last = ts->heap[--ts->count];
   if (i == ts->count)
     return;
@@ -66,12 +71,17 @@ static void remove_at(eddy__timers_t *ts, uint32_t i) {
 static void on_uv_timer(uv_timer_t *handle);
 
 /* Arms the uv timer for the heap's top, or stops it when the heap is empty
-   (so an empty heap does not keep the loop alive). */
+   (so an empty heap does not keep the loop alive; nor one of weak timers
+   only). */
 static void rearm(eddy__timers_t *ts) {
   if (ts->count == 0) {
     uv_timer_stop(&ts->handle);
     return;
   }
+  if (ts->count == ts->nweak)
+    uv_unref((uv_handle_t *)&ts->handle);
+  else
+    uv_ref((uv_handle_t *)&ts->handle);
   uint64_t now = uv_now(ts->handle.loop);
   uint64_t due = ts->heap[0].due;
   uv_timer_start(&ts->handle, on_uv_timer, due > now ? due - now : 0, 0);
@@ -97,7 +107,7 @@ static void on_uv_timer(uv_timer_t *handle) {
 
 int eddy__timers_init(uv_loop_t *loop, eddy__timers_t *ts) {
   ts->heap = NULL;
-  ts->count = ts->cap = 0;
+  ts->count = ts->cap = ts->nweak = 0;
   ts->seq = 0;
   ts->handle.data = ts;
   return uv_timer_init(loop, &ts->handle);
@@ -111,9 +121,11 @@ static void on_timers_closed(uv_handle_t *handle) {
 }
 
 void eddy__timers_close(eddy__timers_t *ts) {
-  for (uint32_t i = 0; i < ts->count; i++)
+  for (uint32_t i = 0; i < ts->count; i++) {
     ts->heap[i].timer->index = 0;
-  ts->count = 0;
+    ts->heap[i].timer->weak = 0;
+  }
+  ts->count = ts->nweak = 0;
   uv_close((uv_handle_t *)&ts->handle, on_timers_closed);
 }
 
@@ -137,6 +149,7 @@ int eddy__timer_start(eddy__timers_t *ts, eddy__timer_t *t, uint64_t delay_ms,
     delay_ms = 1;
   eddy__timer_slot_t slot = {uv_now(ts->handle.loop) + delay_ms, ts->seq++, t};
   t->cb = cb;
+  t->weak = 0;
   place(ts, slot, ts->count++);
   sift_up(ts, ts->count - 1);
   if (t->index == 1)
@@ -150,7 +163,31 @@ void eddy__timer_stop(eddy__timers_t *ts, eddy__timer_t *t) {
   int was_top = t->index == 1;
   remove_at(ts, t->index - 1);
   /* Leaving the uv timer armed for a removed top only costs a spurious
-     wake-up, but an empty heap must not keep the loop alive. */
-  if (was_top && ts->count == 0)
+     wake-up, but an empty heap (or one of weak timers only) must not keep
+     the loop alive. */
+  if (ts->count == 0)
     uv_timer_stop(&ts->handle);
+  else if (was_top || ts->count == ts->nweak)
+    rearm(ts);
+}
+
+void eddy__timer_weaken(eddy__timers_t *ts, eddy__timer_t *t) {
+  if (t->index == 0 || t->weak)
+    return;
+  t->weak = 1;
+  if (++ts->nweak == ts->count)
+    uv_unref((uv_handle_t *)&ts->handle);
+}
+
+void eddy__timer_strengthen(eddy__timers_t *ts, eddy__timer_t *t) {
+  if (t->index == 0 || !t->weak)
+    return;
+  t->weak = 0;
+  ts->nweak--;
+  uv_ref((uv_handle_t *)&ts->handle);
+}
+
+uint64_t eddy__timers_now(eddy__timers_t *ts) {
+  uv_update_time(ts->handle.loop);
+  return uv_now(ts->handle.loop);
 }

@@ -17,6 +17,7 @@ typedef void (*eddy__timer_cb)(eddy__timer_t *timer, uint64_t due);
 /* Embedded in its owner; the owner keeps it alive while pending. */
 struct eddy__timer_s {
   uint32_t index; /* 1 + position in the heap; 0 when not pending */
+  uint32_t weak;  /* pending, but does not keep the loop alive */
   eddy__timer_cb cb;
 };
 
@@ -34,6 +35,7 @@ struct eddy__timers_s {
   eddy__timer_slot_t *heap; /* a 4-ary min-heap: shallower than binary */
   uint32_t count;
   uint32_t cap;
+  uint32_t nweak; /* weak timers in the heap */
   uint64_t seq;
 };
 
@@ -46,6 +48,23 @@ void eddy__timers_close(eddy__timers_t *timers);
 int eddy__timer_start(eddy__timers_t *timers, eddy__timer_t *timer,
                       uint64_t delay_ms, eddy__timer_cb cb);
 void eddy__timer_stop(eddy__timers_t *timers, eddy__timer_t *timer);
+
+/* Leaves a pending timer in the heap but lets the loop end without it: for
+   a deadline that may be kept lazily (see task.c). A start makes it strong
+   again. */
+void eddy__timer_weaken(eddy__timers_t *timers, eddy__timer_t *timer);
+
+/* Makes a weak pending timer keep the loop alive again. */
+void eddy__timer_strengthen(eddy__timers_t *timers, eddy__timer_t *timer);
+
+/* The loop's time in ms, brought up to date. */
+uint64_t eddy__timers_now(eddy__timers_t *timers);
+
+/* When a pending timer is due (loop time, ms). */
+static inline uint64_t eddy__timer_due(const eddy__timers_t *timers,
+                                       const eddy__timer_t *timer) {
+  return timers->heap[timer->index - 1].due;
+}
 
 static inline int eddy__timer_is_pending(const eddy__timer_t *timer) {
   return timer->index != 0;
