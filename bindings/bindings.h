@@ -15,6 +15,7 @@
 
 #include "../core/eddy.h"
 #include "../core/runtime.h"
+#include "../core/stream.h"
 #include "../core/task.h"
 
 #define EDDYL_RUNTIME_KEY "eddy.runtime"
@@ -107,6 +108,14 @@ void eddyL_preload(lua_State *L);
 /* Makes the runtime's box and remembers it in the registry. */
 void eddyL_newbox(lua_State *L, eddy_runtime_t *rt);
 
+/* A TCP connection's stream, for a protocol that takes it over (the
+   connection answers "closed" from then on); NULL when it is closed. */
+eddy__stream_t *eddyL_tcp_take(lua_State *L, int idx);
+
+/* Makes a WebSocket session over s (client: masks its frames) and pushes
+   it; opts at opts_idx: max_message, write_buffer. */
+int eddyL_ws_new(lua_State *L, eddy__stream_t *s, int client, int opts_idx);
+
 /* The openers of the C modules, named eddy.c.<mod>. */
 int luaopen_eddy_c_task(lua_State *L);
 int luaopen_eddy_c_timer(lua_State *L);
@@ -115,6 +124,7 @@ int luaopen_eddy_c_udp(lua_State *L);
 int luaopen_eddy_c_dns(lua_State *L);
 int luaopen_eddy_c_signal(lua_State *L);
 int luaopen_eddy_c_http(lua_State *L);
+int luaopen_eddy_c_ws(lua_State *L);
 
 /* The embedded Lua sources of lua/eddy/ (generated at build time). */
 typedef struct eddyL_source_s {

@@ -51,6 +51,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.dns", luaopen_eddy_c_dns},
     {"eddy.c.signal", luaopen_eddy_c_signal},
     {"eddy.c.http", luaopen_eddy_c_http},
+    {"eddy.c.ws", luaopen_eddy_c_ws},
     {NULL, NULL},
 };
 

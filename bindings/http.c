@@ -23,6 +23,7 @@
 #include "../core/http.h"
 #include "../core/stream.h"
 #include "../core/tcp.h"
+#include "../core/ws.h"
 #include "bindings.h"
 
 #define MAX_HEADERS_LIMIT 1000
@@ -63,6 +64,7 @@ struct hserver_s {
 enum conn_state {
   C_WAIT_HEAD, /* between requests, or a head is arriving */
   C_HANDLING,  /* a handler has the request */
+  C_UPGRADED,  /* a WebSocket session has the stream */
   C_CLOSED
 };
 
@@ -358,6 +360,35 @@ static int ieq(const char *a, size_t n, const char *b) {
   return 1;
 }
 
+/* Adds "name: value" to the response's header lines (checked already). */
+static int append_header(hconn_t *c, const char *name, size_t nlen,
+                         const char *value, size_t vlen) {
+  size_t need = c->hdrs_len + nlen + vlen + 4;
+  if (need > c->hdrs_cap) {
+    size_t cap = c->hdrs_cap ? c->hdrs_cap * 2 : 256;
+    while (cap < need)
+      cap *= 2;
+    char *p = realloc(c->hdrs, cap);
+    if (p == NULL)
+      return -1;
+    c->hdrs = p;
+    c->hdrs_cap = cap;
+  }
+  char *p = c->hdrs + c->hdrs_len;
+  memcpy(p, name, nlen);
+  p[nlen] = ':';
+  p[nlen + 1] = ' ';
+  memcpy(p + nlen + 2, value, vlen);
+  p[nlen + 2 + vlen] = '\r';
+  p[nlen + 3 + vlen] = '\n';
+  c->hdrs_len = need;
+  if (ieq(name, nlen, "content-type"))
+    c->has_type = 1;
+  else if (ieq(name, nlen, "content-length"))
+    c->has_length = 1;
+  return 0;
+}
+
 /* res:header(name, value) -> res. The name must be a token and the value
    must hold no CR, LF or NUL: a handler cannot be made to split the
    response by what a client sent. Transfer-Encoding and Connection are
@@ -376,29 +407,8 @@ static int res_header(lua_State *L) {
     return luaL_argerror(L, 2, "eddy sets this header itself");
   if (c->head_sent)
     return luaL_error(L, "the response has started: too late for a header");
-  size_t need = c->hdrs_len + nlen + vlen + 4;
-  if (need > c->hdrs_cap) {
-    size_t cap = c->hdrs_cap ? c->hdrs_cap * 2 : 256;
-    while (cap < need)
-      cap *= 2;
-    char *p = realloc(c->hdrs, cap);
-    if (p == NULL)
-      return luaL_error(L, "out of memory");
-    c->hdrs = p;
-    c->hdrs_cap = cap;
-  }
-  char *p = c->hdrs + c->hdrs_len;
-  memcpy(p, name, nlen);
-  p[nlen] = ':';
-  p[nlen + 1] = ' ';
-  memcpy(p + nlen + 2, value, vlen);
-  p[nlen + 2 + vlen] = '\r';
-  p[nlen + 3 + vlen] = '\n';
-  c->hdrs_len = need;
-  if (ieq(name, nlen, "content-type"))
-    c->has_type = 1;
-  else if (ieq(name, nlen, "content-length"))
-    c->has_length = 1;
+  if (append_header(c, name, nlen, value, vlen) != 0)
+    return luaL_error(L, "out of memory");
   lua_settop(L, 1);
   return 1;
 }
@@ -656,7 +666,7 @@ static int res_next(lua_State *L) {
   hconn_t *c = check_conn(L);
   if (c->state == C_HANDLING && !end_request(c))
     return eddyL_error(L, EDDY_ECLOSED);
-  if (c->state == C_CLOSED)
+  if (c->state == C_CLOSED || c->state == C_UPGRADED)
     return eddyL_error(L, EDDY_ECLOSED);
   if (c->server->closed && eddy__rbuf_len(&c->stream.rbuf) == 0) {
     conn_close(c); /* a graceful stop: no new requests on old connections */
@@ -889,9 +899,15 @@ static int res_fail(lua_State *L) {
 /* ======================================================================= */
 /* The request, for req's lazy fields */
 
+/* The request's head stays until the next one: a WebSocket handler can
+   still read it. */
+static int has_request(const hconn_t *c) {
+  return c->head != NULL && c->state != C_CLOSED;
+}
+
 static int res_req_target(lua_State *L) {
   hconn_t *c = check_conn(L);
-  if (c->state != C_HANDLING)
+  if (!has_request(c))
     return 0;
   lua_pushlstring(L, c->req.target, c->req.target_len);
   return 1;
@@ -899,7 +915,7 @@ static int res_req_target(lua_State *L) {
 
 static int res_req_query(lua_State *L) {
   hconn_t *c = check_conn(L);
-  if (c->state != C_HANDLING || c->req.path_len == c->req.target_len)
+  if (!has_request(c) || c->req.path_len == c->req.target_len)
     return 0;
   lua_pushlstring(L, c->req.target + c->req.path_len + 1,
                   c->req.target_len - c->req.path_len - 1);
@@ -911,7 +927,7 @@ static int res_req_header(lua_State *L) {
   hconn_t *c = check_conn(L);
   size_t len;
   const char *name = luaL_checklstring(L, 2, &len);
-  if (c->state != C_HANDLING)
+  if (!has_request(c))
     return 0;
   const eddy__http_header_t *h = eddy__http_find(&c->req, name, len);
   if (h == NULL)
@@ -924,8 +940,8 @@ static int res_req_header(lua_State *L) {
    joined with ", " (RFC 9110 5.3). */
 static int res_req_headers(lua_State *L) {
   hconn_t *c = check_conn(L);
-  lua_createtable(L, 0, c->state == C_HANDLING ? (int)c->req.nheaders : 0);
-  if (c->state != C_HANDLING)
+  lua_createtable(L, 0, has_request(c) ? (int)c->req.nheaders : 0);
+  if (!has_request(c))
     return 1;
   char name[256];
   for (size_t i = 0; i < c->req.nheaders; i++) {
@@ -972,6 +988,60 @@ static int res_tostring(lua_State *L) {
   lua_pushfstring(L, "eddy.http.response (%s)",
                   *box && (*box)->state != C_CLOSED ? "open" : "closed");
   return 1;
+}
+
+/* ======================================================================= */
+/* WebSocket upgrades */
+
+static int header_is(const hconn_t *c, const char *name, const char *value) {
+  const eddy__http_header_t *h = eddy__http_find(&c->req, name, strlen(name));
+  return h != NULL && ieq(h->value, h->value_len, value);
+}
+
+/* _websocket(res[, opts]) -> ws: answers the upgrade (101) and hands the
+   connection to a WebSocket session; or nil, err after refusing a request
+   that is not a valid upgrade (400, or 426 for another version). */
+static int res_websocket(lua_State *L) {
+  hconn_t *c = check_conn(L);
+  if (c->state != C_HANDLING || c->head_sent)
+    return luaL_error(L, "no upgrade request is being handled");
+  const eddy__http_header_t *key =
+      eddy__http_find(&c->req, "sec-websocket-key", 17);
+  int ok = (c->req.flags & EDDY__HTTP_UPGRADE) && c->req.minor == 1 &&
+           c->req.method_len == 3 && memcmp(c->req.method, "GET", 3) == 0 &&
+           ieq(c->req.upgrade, c->req.upgrade_len, "websocket") &&
+           key != NULL && key->value_len == 24;
+  if (!ok || !header_is(c, "sec-websocket-version", "13")) {
+    c->keep_alive = 0;
+    if (ok) { /* a version we do not speak: say which we do */
+      c->status = 426;
+      append_header(c, "Sec-WebSocket-Version", 21, "13", 2);
+    } else {
+      c->status = 400;
+    }
+    send_whole(c, "not a websocket upgrade\n", 24);
+    return eddyL_error(L, EDDY_EINVAL);
+  }
+  char accept[29];
+  eddy__ws_accept(key->value, key->value_len, accept);
+  char head[512];
+  char *p = PUT_LITERAL(head, "HTTP/1.1 101 Switching Protocols\r\n"
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: ");
+  memcpy(p, accept, 28);
+  p += 28;
+  p = PUT_LITERAL(p, "\r\n");
+  size_t n = (size_t)(p - head);
+  uv_buf_t bufs[3] = {uv_buf_init(head, (unsigned)n),
+                      uv_buf_init(c->hdrs ? c->hdrs : "", (unsigned)c->hdrs_len),
+                      uv_buf_init("\r\n", 2)};
+  int rc = put(c, bufs, 3);
+  if (rc != 0)
+    return eddyL_error(L, rc);
+  c->head_sent = c->finished = 1;
+  c->keep_alive = 0;
+  c->state = C_UPGRADED;
+  return eddyL_ws_new(L, &c->stream, 0, 2);
 }
 
 /* ======================================================================= */
@@ -1229,6 +1299,7 @@ static const luaL_Reg res_methods[] = {
     {"_headers", res_req_headers},
     {"_version", res_req_version},
     {"_peer_addr", res_peer_addr},
+    {"_websocket", res_websocket},
     {NULL, NULL},
 };
 

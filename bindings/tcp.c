@@ -55,6 +55,7 @@ typedef struct conn_s {
   conn_opts_t opts;
   server_t *server; /* the server that accepted it, if any */
   int closed;       /* close was asked for */
+  int taken;        /* a protocol layered on the stream owns it now */
   int lua_held;     /* a userdata points here */
   int task_held;    /* a serving task owns it */
 } conn_t;
@@ -146,7 +147,7 @@ static conn_t *conn_new(eddy_runtime_t *rt, const conn_opts_t *opts, int *err) {
 }
 
 static int conn_is_closed(const conn_t *c) {
-  return c->closed || (c->stream.flags & EDDY__STREAM_CLOSING);
+  return c->closed || c->taken || (c->stream.flags & EDDY__STREAM_CLOSING);
 }
 
 /* Ends one wait on the connection with nil, err. */
@@ -203,9 +204,21 @@ static int conn_gc(lua_State *L) {
     return 0;
   *box = NULL;
   c->lua_held = 0;
-  conn_close(c);
+  if (!c->taken) /* a layer's stream closes when the layer is done */
+    conn_close(c);
   maybe_free_conn(c);
   return 0;
+}
+
+eddy__stream_t *eddyL_tcp_take(lua_State *L, int idx) {
+  conn_t **box = eddyL_checkobject(L, idx, &conn_class);
+  conn_t *c = *box;
+  if (c == NULL || conn_is_closed(c))
+    return NULL;
+  if (eddy__waiter_is_current(c->reader) || c->writers.head != NULL)
+    luaL_error(L, "the connection is busy in another task");
+  c->taken = 1;
+  return &c->stream;
 }
 
 /* ======================================================================= */

@@ -38,6 +38,8 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->linger.index = s->linger.weak = 0;
   s->cork = NULL;
   s->cork_len = s->cork_cap = 0;
+  s->on_layer_close = NULL;
+  s->layer = NULL;
   s->closer.close = close_by_stop;
   s->closer.listener = 0;
   s->tcp.data = s;
@@ -277,6 +279,8 @@ static void on_closed(uv_handle_t *handle) {
   free(s->cork);
   s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
+  if (s->on_layer_close)
+    s->on_layer_close(s);
   s->on_close(s);
 }
 

@@ -46,6 +46,11 @@ struct eddy__stream_s {
   /* Closed: the stream may be freed now. */
   void (*on_close)(eddy__stream_t *s);
   void *data;
+  /* A protocol that took the stream over (a WebSocket session) sets
+     on_read and on_drain to its own and is told of the close, just before
+     the owner's on_close. */
+  void (*on_layer_close)(eddy__stream_t *s);
+  void *layer;
 };
 
 int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s);

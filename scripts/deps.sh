@@ -12,6 +12,7 @@ PACKAGES=(
   libluajit2-5.1-dev # its headers, for the C core
   libuv1-dev         # the event loop
   libc-ares-dev      # DNS on the loop
+  lua-cjson          # JSON for res:json
   lua-busted         # the Lua test runner (run under LuaJIT)
   luarocks           # the test that installs eddy as a rock
   netcat-openbsd     # a real TCP/UDP client for the integration tests

@@ -47,7 +47,7 @@ function M.run(fn, ...)
   return after_run(pcall(c.run, fn, ...))
 end
 
-local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true }
+local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true }
 
 return setmetatable(M, {
   __index = function(t, name)

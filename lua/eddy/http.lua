@@ -188,6 +188,24 @@ for _, m in ipairs({ "get", "post", "put", "delete", "patch", "head", "options" 
   App[m] = function(self, pattern, handler) return self:route(method, pattern, handler) end
 end
 
+-- app:websocket(pattern, handler[, opts]) -> app: GET requests to pattern
+-- upgrade to a WebSocket session, and handler(ws, req) runs with it; when
+-- the handler returns, the session closes (1000; 1011 if it raised). opts:
+-- max_message (1 MiB: 1009 past it), write_buffer (64 KiB).
+function App:websocket(pattern, handler, opts)
+  if type(handler) ~= "function" then
+    error("bad argument #2 to 'websocket' (function expected, got " .. type(handler) .. ")", 2)
+  end
+  require "eddy.c.ws"
+  return self:get(pattern, function(req, res)
+    local ws = res:_websocket(opts)
+    if not ws then return end -- refused with 400 or 426
+    local ok, err = xpcall(handler, traceback, ws, req)
+    if not ws:closed() then ws:close(ok and 1000 or 1011) end
+    if not ok then error(err, 0) end
+  end)
+end
+
 -- app:fallback(handler): what runs when no route matches (default: 404).
 function App:fallback(handler)
   if type(handler) ~= "function" then error("bad argument #1 to 'fallback' (function expected)", 2) end
