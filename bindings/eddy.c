@@ -52,6 +52,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.signal", luaopen_eddy_c_signal},
     {"eddy.c.http", luaopen_eddy_c_http},
     {"eddy.c.ws", luaopen_eddy_c_ws},
+    {"eddy.c.fs", luaopen_eddy_c_fs},
     {NULL, NULL},
 };
 

@@ -101,6 +101,7 @@ struct hconn_s {
   int chunked_out;
   int finished;
   int keep_alive;
+  eddy__sendfile_t *sendfile; /* a sendfile in progress */
   int lua_held;
   int task_held;
 };
@@ -166,6 +167,10 @@ static void conn_close(hconn_t *c) {
   if (c->state == C_CLOSED)
     return;
   c->state = C_CLOSED;
+  if (c->sendfile) {
+    eddy__sendfile_cancel(c->sendfile); /* its callback frees it */
+    c->sendfile = NULL;
+  }
   eddy__sched_t *s = &c->stream.rt->sched;
   eddy__sched_hold(s);
   if (eddy__waiter_is_current(c->reader)) {
@@ -489,11 +494,141 @@ static int finish_response(hconn_t *c) {
   return 0;
 }
 
+/* _send_head(res, length) -> res: the head of a response whose body of
+   length bytes follows by _sendfile. */
+static int res_send_head(lua_State *L) {
+  hconn_t *c = check_conn(L);
+  int64_t length = (int64_t)luaL_checknumber(L, 2);
+  if (c->head_sent)
+    return luaL_error(L, "the response has started");
+  char small[1024];
+  size_t need = 256 + c->hdrs_len;
+  char *head = need <= sizeof small ? small : malloc(need);
+  if (head == NULL)
+    return eddyL_error(L, EDDY_ENOMEM);
+  size_t n = build_head(c, head, length);
+  uv_buf_t buf = uv_buf_init(head, (unsigned)n);
+  int rc = put(c, &buf, 1);
+  if (head != small)
+    free(head);
+  c->head_sent = 1;
+  if ((c->req.flags & EDDY__HTTP_HEAD) || bodiless(c->status) || length == 0)
+    c->finished = 1;
+  return write_tail(L, c, rc);
+}
+
+static void sendfile_detach(eddy__task_t *t) {
+  hconn_t *c = t->wait_data;
+  if (c->sendfile) {
+    eddy__sendfile_cancel(c->sendfile);
+    c->sendfile = NULL;
+    c->keep_alive = 0; /* the body was cut short */
+  }
+}
+
+static const eddy__wait_ops_t sendfile_ops = {"http sendfile", sendfile_detach,
+                                              NULL};
+
+typedef struct sendfile_wait_s {
+  eddy__sendfile_t op;
+  eddy__waiter_t waiter;
+  hconn_t *conn;
+} sendfile_wait_t;
+
+static void on_sent(eddy__sendfile_t *op, int status) {
+  sendfile_wait_t *w = (sendfile_wait_t *)op;
+  if (w->conn->sendfile == op)
+    w->conn->sendfile = NULL;
+  if (eddy__waiter_is_current(w->waiter)) {
+    eddy__task_t *t = w->waiter.task;
+    lua_State *co = eddy__task_wake_begin(t);
+    if (status == 0) {
+      lua_pushboolean(co, 1);
+      eddy__task_wake_end(t, 1);
+    } else {
+      eddy__task_wake_end(t, eddyL_error(co, status));
+    }
+  }
+  free(w);
+}
+
+static const eddy__wait_ops_t drain_ops = {"http write", NULL, NULL};
+
+/* _drain(res) -> true once everything written so far has gone, or nil,
+   err: what must come before a sendfile. */
+static int res_drain(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  hconn_t *c = check_conn(L);
+  if (c->state == C_CLOSED)
+    return eddyL_error(L, EDDY_ECLOSED);
+  eddy__stream_uncork(&c->stream);
+  c->stream.wlow = c->server->limits.write_buffer / 2;
+  if (c->stream.wqueued == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &drain_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  c->stream.wlow = 0;
+  eddy__task_wait(t, &drain_ops, c, c->server->limits.write_timeout_ms);
+  eddy__waitq_push(&c->writers, t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+/* _sendfile(res, fd, offset, length) -> true, or nil, err: the body from a
+   file, with sendfile(2), after the head (_send_head) has gone (_drain). */
+static int res_sendfile(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  hconn_t *c = check_conn(L);
+  int fd = (int)luaL_checkinteger(L, 2);
+  int64_t offset = (int64_t)luaL_checknumber(L, 3);
+  int64_t length = (int64_t)luaL_checknumber(L, 4);
+  if (c->state == C_CLOSED)
+    return eddyL_error(L, EDDY_ECLOSED);
+  if (c->finished || length == 0) {
+    c->finished = 1;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &sendfile_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  sendfile_wait_t *w = malloc(sizeof *w);
+  if (w == NULL)
+    return eddyL_error(L, EDDY_ENOMEM);
+  w->conn = c;
+  int rc = eddy__stream_sendfile(&c->stream, &w->op, fd, offset, length,
+                                 on_sent);
+  if (rc != 1) {
+    free(w);
+    c->finished = rc == 0;
+    if (rc != 0)
+      c->keep_alive = 0;
+    if (rc == 0) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    return eddyL_error(L, rc);
+  }
+  c->finished = 1;
+  c->sendfile = &w->op;
+  eddy__task_wait(t, &sendfile_ops, c, c->server->limits.write_timeout_ms);
+  w->waiter = eddy__waiter_of(t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
 /* res:finish() -> res: ends a streamed response (the handler's return
    does it too). */
 static int res_finish(lua_State *L) {
   hconn_t *c = check_conn(L);
   return write_tail(L, c, finish_response(c));
+}
+
+/* _has_type(res) -> whether the handler set Content-Type. */
+static int res_has_type(lua_State *L) {
+  lua_pushboolean(L, check_conn(L)->has_type);
+  return 1;
 }
 
 /* res:started() -> whether the head has gone out. */
@@ -1300,6 +1435,10 @@ static const luaL_Reg res_methods[] = {
     {"_version", res_req_version},
     {"_peer_addr", res_peer_addr},
     {"_websocket", res_websocket},
+    {"_send_head", res_send_head},
+    {"_sendfile", res_sendfile},
+    {"_drain", res_drain},
+    {"_has_type", res_has_type},
     {NULL, NULL},
 };
 

@@ -47,7 +47,8 @@ extern "C" {
   X(LUA, -15, "lua error")                                  \
   X(DEADLOCK, -16, "deadlock")                              \
   X(IO, -17, "io error")                                    \
-  X(MFILE, -18, "too many open files")
+  X(MFILE, -18, "too many open files")                      \
+  X(ISDIR, -19, "is a directory")
 
 typedef enum eddy_errno_e {
   EDDY_OK = 0,

@@ -69,6 +69,8 @@ int eddy__error_from_uv(int uverr) {
   case UV_EMFILE:
   case UV_ENFILE:
     return EDDY_EMFILE;
+  case UV_EISDIR:
+    return EDDY_EISDIR;
   }
   if (uverr <= UV_EAI_ADDRFAMILY && uverr > UV_EAI_ADDRFAMILY - 100)
     return EDDY_EDNS;

@@ -3,8 +3,11 @@
  */
 #include "stream.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
 
 #define stream_of(p, field) \
   ((eddy__stream_t *)((char *)(p) - offsetof(eddy__stream_t, field)))
@@ -240,6 +243,95 @@ int eddy__stream_shutdown(eddy__stream_t *s) {
     return eddy__error_from_uv(rc);
   }
   return 0;
+}
+
+/* ======================================================================= */
+/* sendfile */
+
+#define SENDFILE_CHUNK (1 << 20)
+
+/* Sends what the socket takes: 0 when done, 1 when it is full, or an
+   error. */
+static int sendfile_some(eddy__sendfile_t *op) {
+  uv_os_fd_t sock;
+  uv_fileno((uv_handle_t *)&op->stream->tcp, &sock);
+  while (op->left > 0) {
+    off_t off = (off_t)op->offset;
+    size_t n = op->left < SENDFILE_CHUNK ? (size_t)op->left : SENDFILE_CHUNK;
+    ssize_t sent = sendfile(sock, op->filefd, &off, n);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        return errno == EAGAIN ? 1 : sendfile_some(op);
+      return eddy__error_from_uv(-errno);
+    }
+    if (sent == 0)
+      return EDDY_EIO; /* the file is shorter than it said */
+    op->offset += sent;
+    op->left -= sent;
+  }
+  return 0;
+}
+
+static void sendfile_closed(uv_handle_t *handle) {
+  eddy__sendfile_t *op = handle->data;
+  close(op->dupfd);
+  op->cb(op, op->status);
+}
+
+static void sendfile_end(eddy__sendfile_t *op, int status) {
+  op->status = status;
+  uv_poll_stop(&op->poll);
+  uv_close((uv_handle_t *)&op->poll, sendfile_closed);
+}
+
+static void on_writable(uv_poll_t *poll, int status, int events) {
+  eddy__sendfile_t *op = poll->data;
+  (void)events;
+  if (status < 0) {
+    sendfile_end(op, eddy__error_from_uv(status));
+    return;
+  }
+  int rc = sendfile_some(op);
+  if (rc != 1)
+    sendfile_end(op, rc);
+}
+
+int eddy__stream_sendfile(eddy__stream_t *s, eddy__sendfile_t *op, int filefd,
+                          int64_t offset, int64_t len,
+                          void (*cb)(eddy__sendfile_t *op, int status)) {
+  if (s->flags & EDDY__STREAM_CLOSING)
+    return EDDY_ECLOSED;
+  if (s->wqueued > 0 || s->cork_len > 0)
+    return EDDY_EBUSY;
+  op->stream = s;
+  op->filefd = filefd;
+  op->offset = offset;
+  op->left = len;
+  op->cb = cb;
+  op->status = 0;
+  int rc = sendfile_some(op);
+  if (rc != 1)
+    return rc;
+  /* The socket is full: wait until it takes more. libuv watches the
+     socket's own descriptor for the stream, and epoll takes one watcher
+     per descriptor, so the wait is on a duplicate of it. */
+  uv_os_fd_t sock;
+  uv_fileno((uv_handle_t *)&s->tcp, &sock);
+  op->dupfd = dup(sock);
+  if (op->dupfd < 0)
+    return eddy__error_from_uv(-errno);
+  if (uv_poll_init_socket(&s->rt->loop, &op->poll, op->dupfd) != 0) {
+    close(op->dupfd);
+    return EDDY_EIO;
+  }
+  op->poll.data = op;
+  uv_poll_start(&op->poll, UV_WRITABLE, on_writable);
+  return 1;
+}
+
+void eddy__sendfile_cancel(eddy__sendfile_t *op) {
+  if (!uv_is_closing((uv_handle_t *)&op->poll))
+    sendfile_end(op, EDDY_ECANCELLED);
 }
 
 /* ======================================================================= */

@@ -77,4 +77,31 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms);
 int eddy__stream_connect(eddy__stream_t *s, const struct sockaddr *addr,
                          void (*cb)(eddy__stream_t *s, int status));
 
+/*
+ * Sends len bytes of a file from offset with sendfile(2): no copy through
+ * user space. The stream's write queue must be empty. Returns 0 when all
+ * went out at once, 1 when the socket filled up (cb runs when the rest has
+ * gone, or with an error), or an EDDY_E code. op is the caller's until cb,
+ * or until eddy__sendfile_cancel's cb (EDDY_ECANCELLED).
+ *
+ * The file is read on the loop's thread: fast for files in the page
+ * cache, a stall for cold files on slow disks (as nginx without aio).
+ */
+typedef struct eddy__sendfile_s eddy__sendfile_t;
+struct eddy__sendfile_s {
+  eddy__stream_t *stream;
+  uv_poll_t poll; /* on a dup of the socket: libuv's own watcher is busy */
+  int dupfd;
+  int filefd;
+  int64_t offset;
+  int64_t left;
+  void (*cb)(eddy__sendfile_t *op, int status);
+  void *data;
+  int status;
+};
+int eddy__stream_sendfile(eddy__stream_t *s, eddy__sendfile_t *op, int filefd,
+                          int64_t offset, int64_t len,
+                          void (*cb)(eddy__sendfile_t *op, int status));
+void eddy__sendfile_cancel(eddy__sendfile_t *op);
+
 #endif

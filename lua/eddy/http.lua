@@ -154,6 +154,128 @@ function Response.cookie(res, name, value, opts)
 end
 
 -- =========================================================================
+-- Files
+
+local fs -- eddy.c.fs, loaded on first use
+
+local MIME = {
+  html = "text/html; charset=utf-8", htm = "text/html; charset=utf-8",
+  css = "text/css; charset=utf-8", js = "text/javascript; charset=utf-8",
+  mjs = "text/javascript; charset=utf-8", json = "application/json",
+  txt = "text/plain; charset=utf-8", md = "text/markdown; charset=utf-8",
+  xml = "application/xml", svg = "image/svg+xml", png = "image/png",
+  jpg = "image/jpeg", jpeg = "image/jpeg", gif = "image/gif",
+  webp = "image/webp", ico = "image/x-icon", wasm = "application/wasm",
+  pdf = "application/pdf", woff = "font/woff", woff2 = "font/woff2",
+  mp4 = "video/mp4", webm = "video/webm", mp3 = "audio/mpeg",
+}
+
+local function http_date(t)
+  return os.date("!%a, %d %b %Y %H:%M:%S GMT", t)
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- "Sun, 06 Nov 1994 08:49:37 GMT" -> seconds since the epoch, or nil.
+local function parse_http_date(s)
+  local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  local m = MONTHS[mon or ""]
+  if not m then return nil end
+  -- Days from the civil date (the epoch is 1970-01-01), without os.time's
+  -- local time zone.
+  y, m, d = tonumber(y), m, tonumber(d)
+  if m <= 2 then y, m = y - 1, m + 12 end
+  local days = 365 * y + math.floor(y / 4) - math.floor(y / 100) + math.floor(y / 400)
+    + math.floor((153 * (m - 3) + 2) / 5) + d - 719469
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+local function etag_matches(list, etag)
+  if list == "*" then return true end
+  local bare = etag:gsub("^W/", "")
+  for tag in list:gmatch("[^,%s]+") do
+    if tag:gsub("^W/", "") == bare then return true end
+  end
+  return false
+end
+
+-- The one byte range of a Range header: offset, length; or false when it
+-- cannot be met (416); or nil to send the whole file (no range, or several,
+-- which eddy does not split into a multipart answer).
+local function byte_range(spec, size)
+  local first, last = spec:match("^bytes=(%d*)%-(%d*)$")
+  if not first or (first == "" and last == "") then return nil end
+  if first == "" then -- the last N bytes
+    local n = math.min(tonumber(last), size)
+    if n == 0 then return false end
+    return size - n, n
+  end
+  first = tonumber(first)
+  last = last == "" and size - 1 or math.min(tonumber(last), size - 1)
+  if first >= size or last < first then return false end
+  return first, last - first + 1
+end
+
+-- res:sendfile(path[, opts]) -> true, or nil, err ("not found", "is a
+-- directory", "permission denied", ...; nothing is sent then). The body
+-- goes with sendfile(2), no copy. Answers conditional requests (ETag,
+-- If-None-Match, If-Modified-Since: 304) and one byte range (206, 416).
+-- opts: type (Content-Type; by default from the extension).
+function Response.sendfile(res, path, opts)
+  fs = fs or require "eddy.c.fs"
+  local fd, size, mtime = fs.open_read(path)
+  if not fd then return nil, size end
+  local etag = format('W/"%x-%x"', size, mtime)
+  local modified = http_date(mtime)
+  local ok, err = pcall(function()
+    res:header("ETag", etag)
+    res:header("Last-Modified", modified)
+    res:header("Accept-Ranges", "bytes")
+    if not res:_has_type() then
+      local ext = path:match("%.([%w]+)$")
+      res:header("Content-Type", (opts and opts.type) or MIME[ext and lower(ext) or ""] or "application/octet-stream")
+    end
+  end)
+  if not ok then fs.close(fd) error(err, 2) end
+  local inm, ims = res:_header("if-none-match"), res:_header("if-modified-since")
+  local not_modified
+  if inm then
+    not_modified = etag_matches(inm, etag)
+  elseif ims then
+    local t = parse_http_date(ims)
+    not_modified = t ~= nil and mtime <= t
+  end
+  local offset, length = 0, size
+  if not_modified then
+    res:status(304)
+    length = 0
+  else
+    local range = res:_header("range")
+    local if_range = res:_header("if-range")
+    if range and (not if_range or if_range == etag or if_range == modified) then
+      local first, n = byte_range(range, size)
+      if first == false then
+        fs.close(fd)
+        res:status(416)
+        res:header("Content-Range", "bytes */" .. size)
+        return res:send("")
+      elseif first then
+        offset, length = first, n
+        res:status(206)
+        res:header("Content-Range", format("bytes %d-%d/%d", first, first + n - 1, size))
+      end
+    end
+  end
+  ok, err = res:_send_head(length)
+  if ok and length > 0 then ok, err = res:_drain() end
+  if ok and length > 0 then ok, err = res:_sendfile(fd, offset, length) end
+  fs.close(fd)
+  if not ok then return nil, err end
+  return true
+end
+
+-- =========================================================================
 -- Apps
 
 local App = {}
@@ -204,6 +326,40 @@ function App:websocket(pattern, handler, opts)
     if not ws:closed() then ws:close(ok and 1000 or 1011) end
     if not ok then error(err, 0) end
   end)
+end
+
+-- app:static(prefix, dir[, opts]) -> app: files under dir, at prefix
+-- ("/assets" serves dir/app.js at /assets/app.js); a directory gives its
+-- index.html. Paths with ".." or a NUL, and dot-files (unless
+-- opts.dotfiles), are 404s.
+function App:static(prefix, dir, opts)
+  if type(prefix) ~= "string" or type(dir) ~= "string" then
+    error("bad arguments to 'static' (prefix and directory expected)", 2)
+  end
+  prefix = prefix:gsub("/+$", "")
+  dir = dir:gsub("/+$", "")
+  local dotfiles = opts and opts.dotfiles
+  local function serve(req, res)
+    local rel = req.params.path or ""
+    for seg in rel:gmatch("[^/]+") do
+      if seg == ".." or seg:find("%z") or (not dotfiles and seg:sub(1, 1) == ".") then
+        res:status(404)
+        return res:send("not found\n")
+      end
+    end
+    local path = dir .. "/" .. rel
+    local ok, err = res:sendfile(path)
+    if not ok and err == "is a directory" then
+      ok, err = res:sendfile((path:gsub("/*$", "/index.html", 1)))
+    end
+    if not ok then
+      res:status(err == "permission denied" and 403 or 404)
+      res:send(err == "permission denied" and "forbidden\n" or "not found\n")
+    end
+  end
+  self:route({ "GET", "HEAD" }, prefix .. "/*path", serve)
+  self:route({ "GET", "HEAD" }, prefix == "" and "/" or prefix, serve)
+  return self
 end
 
 -- app:fallback(handler): what runs when no route matches (default: 404).
