@@ -949,6 +949,11 @@ static void on_stream_read(eddy__stream_t *s) {
   int n = c->wait_kind == W_HEAD ? try_head(c, L) : try_body(c, L, c->body_max);
   if (n == 0)
     return;
+  if (!eddy__waiter_is_current(c->reader)) {
+    lua_pop(L, n); /* refusing the request closed the connection, which
+                      already answered the reader */
+    return;
+  }
   eddy__task_t *t = c->reader.task;
   c->reader.task = NULL;
   lua_State *co = eddy__task_wake_begin(t);
