@@ -101,6 +101,7 @@ struct hconn_s {
   int chunked_out;
   int finished;
   int keep_alive;
+  int write_failed; /* a write gave up: the response cannot end well */
   eddy__sendfile_t *sendfile; /* a sendfile in progress */
   int lua_held;
   int task_held;
@@ -309,7 +310,15 @@ static int send_whole(hconn_t *c, const char *body, size_t len) {
   return rc;
 }
 
-static const eddy__wait_ops_t write_ops = {"http write", NULL, NULL};
+/* A write that times out (or whose task is cancelled) leaves part of the
+   response unsent: it must not end as if whole. */
+static void write_detach(eddy__task_t *t) {
+  hconn_t *c = t->wait_data;
+  c->write_failed = 1;
+  c->keep_alive = 0;
+}
+
+static const eddy__wait_ops_t write_ops = {"http write", write_detach, NULL};
 
 /* After a write: true now, or wait while too much is queued. */
 static int write_tail(lua_State *L, hconn_t *c, int rc) {
@@ -484,6 +493,8 @@ static int finish_response(hconn_t *c) {
   if (c->finished)
     return 0;
   c->finished = 1;
+  if (c->write_failed)
+    return EDDY_ECLOSED; /* end_request closes instead */
   if (!c->head_sent)
     return send_whole(c, "", 0);
   if (c->chunked_out && !(c->req.flags & EDDY__HTTP_HEAD) &&
@@ -719,6 +730,7 @@ static int take_head(hconn_t *c) {
   c->hdrs_len = 0;
   c->has_type = c->has_length = 0;
   c->head_sent = c->chunked_out = c->finished = 0;
+  c->write_failed = 0;
   c->keep_alive = (c->req.flags & EDDY__HTTP_KEEP_ALIVE) && !c->server->closed;
   c->state = C_HANDLING;
   return 1;
@@ -947,8 +959,14 @@ static void on_stream_read(eddy__stream_t *s) {
   }
   lua_State *L = s->rt->L;
   int n = c->wait_kind == W_HEAD ? try_head(c, L) : try_body(c, L, c->body_max);
-  if (n == 0)
+  if (n == 0) {
+    /* The first bytes of a head: the idle wait becomes a wait for the
+       rest, under the header timeout (slowloris). */
+    if (c->wait_kind == W_HEAD && c->head_started == 0 &&
+        eddy__rbuf_len(&s->rbuf) > 0)
+      eddy__task_retime(c->reader.task, head_timeout(c));
     return;
+  }
   if (!eddy__waiter_is_current(c->reader)) {
     lua_pop(L, n); /* refusing the request closed the connection, which
                       already answered the reader */
@@ -1004,7 +1022,7 @@ static int end_request(hconn_t *c) {
   }
   request_free(c);
   c->state = C_WAIT_HEAD;
-  if (!c->keep_alive || c->stream.werr) {
+  if (!c->keep_alive || c->stream.werr || c->write_failed) {
     conn_close(c);
     return 0;
   }

@@ -498,6 +498,16 @@ int eddy__task_yield(eddy__sched_t *s, lua_State *L) {
   return lua_yield(L, 1);
 }
 
+void eddy__task_retime(eddy__task_t *t, int64_t timeout_ms) {
+  if (t->state != EDDY__TASK_WAITING)
+    return;
+  const eddy__wait_ops_t *ops = t->wait;
+  void *data = t->wait_data;
+  const char *what = t->what;
+  eddy__task_wait(t, ops, data, timeout_ms);
+  t->what = what;
+}
+
 lua_State *eddy__task_wake_begin(eddy__task_t *t) {
   eddy__sched_t *s = t->sched;
   eddy__timer_weaken(&s->rt->timers, &t->timeout);

@@ -165,6 +165,10 @@ int eddy__task_yield(eddy__sched_t *s, lua_State *L);
 lua_State *eddy__task_wake_begin(eddy__task_t *t);
 void eddy__task_wake_end(eddy__task_t *t, int nresults);
 
+/* Gives a waiting task's wait a new timeout from now (an HTTP connection
+   whose idle wait becomes a wait for the rest of a head). */
+void eddy__task_retime(eddy__task_t *t, int64_t timeout_ms);
+
 /* Queues the running task behind the ready ones (eddy.yield). */
 void eddy__task_requeue(eddy__task_t *t);
 
