@@ -113,15 +113,20 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/eddy examples/hello.lua
 
+# The npm clients the tests use (ws, playwright-core), pinned by the lock.
+tests/node/node_modules: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	@touch $@
+
 # Every test: C tests, busted specs (examples and the rock included).
-test: deps
+test: deps tests/node/node_modules
 	@$(MAKE) --no-print-directory all tests
 	@EDDY_BUILD=$(BUILD) scripts/test.sh
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
   -fno-sanitize-recover=all
 
-test-asan: deps
+test-asan: deps tests/node/node_modules
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	  SAN="$(ASAN_FLAGS)" all tests
 	@EDDY_BUILD=build-asan EDDY_ASAN=1 scripts/test.sh

@@ -16,6 +16,9 @@ PACKAGES=(
   lua-busted         # the Lua test runner (run under LuaJIT)
   luarocks           # the test that installs eddy as a rock
   netcat-openbsd     # a real TCP/UDP client for the integration tests
+  curl               # a real HTTP client for the integration tests
+  wrk                # HTTP load, for a smoke test and the benchmarks
+  chromium           # a real browser for the chat example's test
   util-linux         # taskset, for the benchmarks
   procps             # ps and kill, for the process tests
 )
@@ -25,6 +28,10 @@ for p in "${PACKAGES[@]}"; do
   case "$p" in \#*) continue ;; esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run the independent WebSocket and browser clients; any
+# install of them will do (Debian's, or NodeSource's).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "eddy: installing Debian packages: ${missing[*]}"
