@@ -80,6 +80,15 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libeddy.a
 	@$(CC) $(CFLAGS_ALL) -Icore -o $@ $< $(BUILD)/libeddy.a $(LDFLAGS_ALL) \
 	  $(PKG_LIBS) -lpthread -lm
 
+# llhttp (Debian's node-llhttp) is only a yardstick in a test: its sources
+# are built here without eddy's warnings, which they do not meet.
+LLHTTP_SRC := /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c /usr/share/llhttp/http.c
+$(BUILD)/tests/llhttp_test: tests/c/llhttp_test.c tests/c/tap.h core/http.c core/http.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(OPT) $(SAN) -w -I/usr/share/include/llhttp -o $@ $< core/http.c \
+	  $(LLHTTP_SRC) $(LDFLAGS_ALL)
+
 tests: $(TEST_C) $(BUILD)/examples/host
 
 # What luarocks builds and installs (rockspec/eddy-scm-1.rockspec).
@@ -105,6 +114,28 @@ install: all
 
 bench: all
 	bench/run.sh
+
+# libFuzzer targets for the protocol engines (clang, with ASan and UBSan).
+# `make fuzz` runs each for FUZZ_SECONDS (default 600) in parallel, growing
+# the corpus kept in tests/fuzz/corpus/.
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS := $(BUILD)/fuzz/http_fuzz $(BUILD)/fuzz/ws_fuzz
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c core/http.c core/ws.c core/http.h core/ws.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $<"
+	@clang $(FUZZ_FLAGS) -o $@ $< core/http.c core/ws.c
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in http ws; do \
+	  mkdir -p tests/fuzz/corpus/$$t; \
+	  $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 tests/fuzz/corpus/$$t \
+	    > $(BUILD)/fuzz/$$t.log 2>&1 & \
+	done; wait; \
+	for t in http ws; do echo "== $$t"; tail -n 12 $(BUILD)/fuzz/$$t.log; done; \
+	! grep -l "ERROR:\|==ERROR\|runtime error" $(BUILD)/fuzz/*.log
 
 deps:
 	@scripts/deps.sh
@@ -134,4 +165,4 @@ test-asan: deps tests/node/node_modules
 clean:
 	rm -rf build build-asan build-rock
 
-.PHONY: all tests deps run test test-asan bench clean rock install-rock install
+.PHONY: all tests deps run test test-asan bench fuzz clean rock install-rock install

@@ -19,6 +19,7 @@ PACKAGES=(
   curl               # a real HTTP client for the integration tests
   wrk                # HTTP load, for a smoke test and the benchmarks
   chromium           # a real browser for the chat example's test
+  node-llhttp        # Node's HTTP parser, to compare eddy's with in a test
   util-linux         # taskset, for the benchmarks
   procps             # ps and kill, for the process tests
 )
