@@ -11,6 +11,10 @@
  *   loadgen idle PORT CONNS SIZE
  *     Opens CONNS connections, sends SIZE bytes on each and reads the echo,
  *     prints "ready", then holds them open until stdin closes.
+ *
+ *   loadgen idle_http PORT CONNS
+ *     The same with one HTTP/1.1 keep-alive request on each connection
+ *     ("GET / HTTP/1.1"), its whole response read.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -165,13 +169,54 @@ static int idle(int port, int nconns, size_t size) {
   return 0;
 }
 
+/* Reads one HTTP response (head and Content-Length body) from fd. */
+static int read_response(int fd) {
+  char buf[4096];
+  size_t got = 0;
+  long need = -1;
+  while (need < 0 || (long)got < need) {
+    ssize_t r = read(fd, buf + got, sizeof buf - got);
+    if (r <= 0)
+      return -1;
+    got += (size_t)r;
+    char *end = memmem(buf, got, "\r\n\r\n", 4);
+    if (end && need < 0) {
+      char *cl = memmem(buf, (size_t)(end - buf), "Content-Length: ", 16);
+      need = (end - buf) + 4 + (cl ? atol(cl + 16) : 0);
+    }
+  }
+  return 0;
+}
+
+static int idle_http(int port, int nconns) {
+  static const char req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+  int *fds = calloc((size_t)nconns, sizeof *fds);
+  char buf[1];
+  for (int i = 0; i < nconns; i++) {
+    fds[i] = connect_to(port);
+    send_all(fds[i], req, sizeof req - 1);
+    if (read_response(fds[i]) < 0) {
+      fprintf(stderr, "loadgen: no response on connection %d\n", i);
+      return 1;
+    }
+  }
+  printf("ready\n");
+  fflush(stdout);
+  while (read(0, buf, 1) > 0) {
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 8 && strcmp(argv[1], "ping") == 0)
     return ping(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atof(argv[5]),
                 (size_t)atoi(argv[6]), atoi(argv[7]));
+  if (argc >= 4 && strcmp(argv[1], "idle_http") == 0)
+    return idle_http(atoi(argv[2]), atoi(argv[3]));
   if (argc >= 5 && strcmp(argv[1], "idle") == 0)
     return idle(atoi(argv[2]), atoi(argv[3]), (size_t)atoi(argv[4]));
   fprintf(stderr, "usage: loadgen ping PORT CONNS WARMUP SECONDS SIZE PID\n"
-                  "       loadgen idle PORT CONNS SIZE\n");
+                  "       loadgen idle PORT CONNS SIZE\n"
+                  "       loadgen idle_http PORT CONNS\n");
   return 2;
 }

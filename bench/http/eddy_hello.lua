@@ -1,6 +1,6 @@
--- http_hello.lua: eddy's side of bench/http: the hello route of an
+-- eddy_hello.lua: eddy's side of bench/http.sh: the hello route of an
 -- ordinary app, through the public API (router, req/res, a task per
--- connection). Usage: eddy bench/http_hello.lua PORT
+-- connection). Usage: eddy bench/http/eddy_hello.lua PORT
 local eddy = require "eddy"
 local port = tonumber(arg[1]) or 8080
 
