@@ -285,8 +285,13 @@ static int task_running(lua_State *L) {
   return 1;
 }
 
-/* run(fn, ...): runs the loop with fn as its main task until nothing is
-   left; returns fn's results, raises its error or the deadlock. */
+/* run(fn, ...) -> true, results... | false, err: runs the loop with fn as
+   its main task until nothing is left. fn's error and a deadlock are
+   returned, for eddy.run (api.lua) to raise: raising here, after resuming
+   coroutines, would leave LuaJIT's record of the running coroutine on the
+   last one resumed, and a compiled trace that exits later would write into
+   that coroutine's stack (LuaJIT issue 1066, fixed after the 2.1 snapshot
+   Debian 12 ships). A normal return sets the record right. */
 static int task_run(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -305,17 +310,24 @@ static int task_run(lua_State *L) {
     lua_call(L, 1, 0);
   }
   if (t->flags & EDDY__TASK_FAILED && !(t->flags & EDDY__TASK_ABANDONED)) {
+    lua_pushboolean(L, 0);
     eddy__getref(&rt->refs, L, t->res_ref);
     lua_rawgeti(L, -1, 2); /* the error value itself, string or not */
-    return lua_error(L);
+    lua_remove(L, -2);
+    return 2;
   }
-  if (rt->end == EDDY_EDEADLOCK || rt->end == EDDY_ELUA)
-    return luaL_error(L, "%s", rt->error);
+  if (rt->end == EDDY_EDEADLOCK || rt->end == EDDY_ELUA) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, rt->error);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
   int base = lua_gettop(L);
   int n = eddy__task_push_results(t, L);
   if (!lua_toboolean(L, base + 1))
-    return n; /* ended by a graceful stop: false, "cancelled" */
-  return n - 1; /* drop pcall's true */
+    return n + 1; /* ended by a graceful stop: true, false, "cancelled" */
+  lua_remove(L, base + 1); /* pcall's true */
+  return n;
 }
 
 static const eddy__wait_ops_t exit_ops = {"exit", NULL, NULL};

@@ -44,7 +44,7 @@ function M.run(fn, ...)
     error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
   end
   if c.running() then return fn(...) end
-  return after_run(pcall(c.run, fn, ...))
+  return after_run(c.run(fn, ...))
 end
 
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true }

@@ -511,6 +511,22 @@ describe("eddy.run", function()
     assert.equal(e, err)
   end)
 
+  it("fails and runs again many times over, with compiled code between", function()
+    -- Raising from C after resuming coroutines once corrupted a pooled
+    -- coroutine through a stale LuaJIT trace exit (LuaJIT issue 1066).
+    local function pick(x) if x then return 1 else return 0 end end
+    for i = 1, 300 do
+      local ok, err = pcall(eddy.run, function()
+        eddy.sleep(0)
+        error("round " .. i)
+      end)
+      assert.is_false(ok)
+      assert.matches("round " .. i, err)
+      assert.equal(i % 2, pick(i % 2 == 1))
+      assert.equal(i, h.run(function() eddy.sleep(0) return i end))
+    end
+  end)
+
   it("a main error ends the tasks still waiting and leaves nothing behind", function()
     local reached = false
     local t0 = os.time()
