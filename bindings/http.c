@@ -70,6 +70,18 @@ enum conn_state {
 
 enum wait_kind { W_NONE, W_HEAD, W_BODY };
 
+/* A request while it is handled, in one block with a copy of its head and
+   its headers: an idle connection holds none of it. */
+typedef struct hreq_s {
+  eddy__http_request_t req;
+  int64_t body_left; /* Content-Length bytes not yet read */
+  eddy__http_chunked_t chunked;
+  int body_done;
+  int64_t body_read;
+  int continue_sent;
+  /* the headers, then the head's bytes */
+} hreq_t;
+
 struct hconn_s {
   eddy__stream_t stream;
   hserver_t *server;
@@ -82,14 +94,7 @@ struct hconn_s {
   eddy__waitq_t writers;
   size_t scan;            /* how far the head has been searched */
   uint64_t head_started;  /* loop time when this head began to arrive */
-  /* The request being handled: a copy of its head, the headers after it. */
-  char *head;
-  eddy__http_request_t req;
-  int64_t body_left; /* Content-Length bytes not yet read */
-  eddy__http_chunked_t chunked;
-  int body_done;
-  int64_t body_read;
-  int continue_sent;
+  hreq_t *rq;             /* the request being handled, if any */
   /* The response. */
   int status;
   char *hdrs; /* header lines the handler set */
@@ -117,9 +122,8 @@ static void maybe_free_server(hserver_t *srv) {
 }
 
 static void request_free(hconn_t *c) {
-  free(c->head);
-  c->head = NULL;
-  c->req.nheaders = 0;
+  free(c->rq);
+  c->rq = NULL;
 }
 
 static void maybe_free_conn(hconn_t *c) {
@@ -201,6 +205,16 @@ static hconn_t *check_conn(lua_State *L) {
   return *box;
 }
 
+/* The connection, when a handler's request is still being answered: res
+   is good only inside its handler. */
+static hconn_t *check_handling(lua_State *L) {
+  hconn_t *c = check_conn(L);
+  if (c->rq == NULL || (c->state != C_HANDLING && c->state != C_CLOSED))
+    luaL_error(L, "no request is being answered on this connection (res is "
+                  "only good inside its handler)");
+  return c;
+}
+
 static int conn_gc(lua_State *L) {
   hconn_t **box = eddyL_toobject(L, 1);
   hconn_t *c = *box;
@@ -278,9 +292,14 @@ static size_t build_head(hconn_t *c, char *buf, int64_t length) {
     if (!c->has_type)
       p = PUT_LITERAL(p, "Content-Type: text/plain; charset=utf-8\r\n");
   }
+  /* An answer to an Expect request whose body the handler never asked
+     for: the client may still be sending it, so the connection ends. */
+  if (c->rq && (c->rq->req.flags & EDDY__HTTP_EXPECT) &&
+      !c->rq->continue_sent && !c->rq->body_done)
+    c->keep_alive = 0;
   if (!c->keep_alive)
     p = PUT_LITERAL(p, "Connection: close\r\n");
-  else if (c->req.minor == 0)
+  else if (c->rq->req.minor == 0)
     p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
   if (c->hdrs_len > 0) {
     memcpy(p, c->hdrs, c->hdrs_len);
@@ -301,7 +320,7 @@ static int send_whole(hconn_t *c, const char *body, size_t len) {
   uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)n),
                       uv_buf_init((char *)body, (unsigned)len)};
   int with_body = len > 0 && !bodiless(c->status) &&
-                  !(c->req.flags & EDDY__HTTP_HEAD);
+                  !(c->rq->req.flags & EDDY__HTTP_HEAD);
   int rc = put(c, bufs, with_body ? 2 : 1);
   if (head != small)
     free(head);
@@ -339,7 +358,7 @@ static int write_tail(lua_State *L, hconn_t *c, int rc) {
 
 /* res:status(code) -> res */
 static int res_status(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   lua_Integer code = luaL_checkinteger(L, 2);
   luaL_argcheck(L, code >= 100 && code <= 999, 2, "not an HTTP status");
   if (c->head_sent)
@@ -408,7 +427,7 @@ static int append_header(hconn_t *c, const char *name, size_t nlen,
    response by what a client sent. Transfer-Encoding and Connection are
    eddy's to set. */
 static int res_header(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   size_t nlen, vlen;
   const char *name = luaL_checklstring(L, 2, &nlen);
   const char *value = luaL_checklstring(L, 3, &vlen);
@@ -429,7 +448,7 @@ static int res_header(lua_State *L) {
 
 /* res:send([body]) -> res, or nil, err: the whole response at once. */
 static int res_send(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   size_t len = 0;
   const char *body = luaL_optlstring(L, 2, "", &len);
   if (c->finished)
@@ -447,7 +466,7 @@ static int start_stream(hconn_t *c) {
   char *head = need <= sizeof small ? small : malloc(need);
   if (head == NULL)
     return EDDY_ENOMEM;
-  c->chunked_out = !c->has_length && c->req.minor == 1 && !bodiless(c->status);
+  c->chunked_out = !c->has_length && c->rq->req.minor == 1 && !bodiless(c->status);
   if (!c->chunked_out && !c->has_length)
     c->keep_alive = 0;
   size_t n = build_head(c, head, c->chunked_out ? -1 : -2);
@@ -462,7 +481,7 @@ static int start_stream(hconn_t *c) {
 /* res:write(data) -> res, or nil, err: a piece of a streamed response;
    waits while the client is slow. */
 static int res_write(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   if (c->finished)
@@ -470,7 +489,7 @@ static int res_write(lua_State *L) {
   int rc = 0;
   if (!c->head_sent)
     rc = start_stream(c);
-  if (rc == 0 && len > 0 && !(c->req.flags & EDDY__HTTP_HEAD) &&
+  if (rc == 0 && len > 0 && !(c->rq->req.flags & EDDY__HTTP_HEAD) &&
       !bodiless(c->status)) {
     if (c->chunked_out) {
       char size[24];
@@ -497,7 +516,7 @@ static int finish_response(hconn_t *c) {
     return EDDY_ECLOSED; /* end_request closes instead */
   if (!c->head_sent)
     return send_whole(c, "", 0);
-  if (c->chunked_out && !(c->req.flags & EDDY__HTTP_HEAD) &&
+  if (c->chunked_out && !(c->rq->req.flags & EDDY__HTTP_HEAD) &&
       !bodiless(c->status)) {
     uv_buf_t buf = uv_buf_init("0\r\n\r\n", 5);
     return put(c, &buf, 1);
@@ -508,7 +527,7 @@ static int finish_response(hconn_t *c) {
 /* _send_head(res, length) -> res: the head of a response whose body of
    length bytes follows by _sendfile. */
 static int res_send_head(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   int64_t length = (int64_t)luaL_checknumber(L, 2);
   if (c->head_sent)
     return luaL_error(L, "the response has started");
@@ -523,7 +542,7 @@ static int res_send_head(lua_State *L) {
   if (head != small)
     free(head);
   c->head_sent = 1;
-  if ((c->req.flags & EDDY__HTTP_HEAD) || bodiless(c->status) || length == 0)
+  if ((c->rq->req.flags & EDDY__HTTP_HEAD) || bodiless(c->status) || length == 0)
     c->finished = 1;
   return write_tail(L, c, rc);
 }
@@ -569,7 +588,7 @@ static const eddy__wait_ops_t drain_ops = {"http write", NULL, NULL};
    err: what must come before a sendfile. */
 static int res_drain(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   if (c->state == C_CLOSED)
     return eddyL_error(L, EDDY_ECLOSED);
   eddy__stream_uncork(&c->stream);
@@ -591,7 +610,7 @@ static int res_drain(lua_State *L) {
    file, with sendfile(2), after the head (_send_head) has gone (_drain). */
 static int res_sendfile(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   int fd = (int)luaL_checkinteger(L, 2);
   int64_t offset = (int64_t)luaL_checknumber(L, 3);
   int64_t length = (int64_t)luaL_checknumber(L, 4);
@@ -632,13 +651,13 @@ static int res_sendfile(lua_State *L) {
 /* res:finish() -> res: ends a streamed response (the handler's return
    does it too). */
 static int res_finish(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   return write_tail(L, c, finish_response(c));
 }
 
 /* _has_type(res) -> whether the handler set Content-Type. */
 static int res_has_type(lua_State *L) {
-  lua_pushboolean(L, check_conn(L)->has_type);
+  lua_pushboolean(L, check_handling(L)->has_type);
   return 1;
 }
 
@@ -685,8 +704,9 @@ static int take_head(hconn_t *c) {
   }
   c->scan = 0;
   eddy__http_header_t tmp[MAX_HEADERS_LIMIT];
-  c->req.headers = tmp;
-  int rc = eddy__http_parse_request(eddy__rbuf_data(b), (size_t)n, &c->req,
+  eddy__http_request_t req;
+  req.headers = tmp;
+  int rc = eddy__http_parse_request(eddy__rbuf_data(b), (size_t)n, &req,
                                     lim->max_headers);
   if (rc != 0) {
     refuse(c, -rc);
@@ -694,44 +714,45 @@ static int take_head(hconn_t *c) {
   }
   /* Keep the head and its headers apart from the read buffer, which the
      body will move. */
-  size_t hsize = c->req.nheaders * sizeof tmp[0];
-  char *copy = malloc((size_t)n + hsize);
-  if (copy == NULL) {
+  size_t hsize = req.nheaders * sizeof tmp[0];
+  hreq_t *rq = malloc(sizeof *rq + hsize + (size_t)n);
+  if (rq == NULL) {
     refuse(c, 503);
     return -503;
   }
-  eddy__http_header_t *headers = (eddy__http_header_t *)copy;
-  char *head = copy + hsize;
+  eddy__http_header_t *headers = (eddy__http_header_t *)(rq + 1);
+  char *head = (char *)headers + hsize;
   memcpy(head, eddy__rbuf_data(b), (size_t)n);
   ptrdiff_t shift = head - eddy__rbuf_data(b);
-  for (size_t i = 0; i < c->req.nheaders; i++) {
+  for (size_t i = 0; i < req.nheaders; i++) {
     headers[i] = tmp[i];
     headers[i].name += shift;
     headers[i].value += shift;
   }
-  c->req.headers = headers;
-  c->req.method += shift;
-  c->req.target += shift;
-  if (c->req.upgrade)
-    c->req.upgrade += shift;
-  c->head = copy;
+  rq->req = req;
+  rq->req.headers = headers;
+  rq->req.method += shift;
+  rq->req.target += shift;
+  if (rq->req.upgrade)
+    rq->req.upgrade += shift;
   eddy__rbuf_consume(b, (size_t)n);
+  c->rq = rq;
 
-  if (c->req.content_length > lim->max_body) {
+  if (rq->req.content_length > lim->max_body) {
     refuse(c, 413);
     return -413;
   }
-  c->body_left = c->req.content_length > 0 ? c->req.content_length : 0;
-  c->body_done = !(c->req.flags & EDDY__HTTP_CHUNKED) && c->body_left == 0;
-  memset(&c->chunked, 0, sizeof c->chunked);
-  c->body_read = 0;
-  c->continue_sent = 0;
+  rq->body_left = rq->req.content_length > 0 ? rq->req.content_length : 0;
+  rq->body_done = !(rq->req.flags & EDDY__HTTP_CHUNKED) && rq->body_left == 0;
+  memset(&rq->chunked, 0, sizeof rq->chunked);
+  rq->body_read = 0;
+  rq->continue_sent = 0;
   c->status = 200;
   c->hdrs_len = 0;
   c->has_type = c->has_length = 0;
   c->head_sent = c->chunked_out = c->finished = 0;
   c->write_failed = 0;
-  c->keep_alive = (c->req.flags & EDDY__HTTP_KEEP_ALIVE) && !c->server->closed;
+  c->keep_alive = (rq->req.flags & EDDY__HTTP_KEEP_ALIVE) && !c->server->closed;
   c->state = C_HANDLING;
   return 1;
 }
@@ -739,9 +760,9 @@ static int take_head(hconn_t *c) {
 /* Pushes what next_request answers for a parsed request: method, path
    (percent-decoded). Returns the count, or 0 after refusing it. */
 static int push_request(lua_State *L, hconn_t *c) {
-  const char *path = c->req.target;
-  size_t plen = c->req.path_len;
-  lua_pushlstring(L, c->req.method, c->req.method_len);
+  const char *path = c->rq->req.target;
+  size_t plen = c->rq->req.path_len;
+  lua_pushlstring(L, c->rq->req.method, c->rq->req.method_len);
   if (memchr(path, '%', plen) == NULL) {
     lua_pushlstring(L, path, plen);
     return 2;
@@ -845,9 +866,9 @@ static int res_next(lua_State *L) {
 /* Reading bodies */
 
 static void send_continue(hconn_t *c) {
-  if (!(c->req.flags & EDDY__HTTP_EXPECT) || c->continue_sent || c->head_sent)
+  if (!(c->rq->req.flags & EDDY__HTTP_EXPECT) || c->rq->continue_sent || c->head_sent)
     return;
-  c->continue_sent = 1;
+  c->rq->continue_sent = 1;
   uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
   put(c, &b, 1);
   eddy__stream_uncork(&c->stream);
@@ -857,16 +878,16 @@ static void send_continue(hconn_t *c) {
    the end of the body, or nil, err; returns the count, 0 when it must wait. */
 static int try_body(hconn_t *c, lua_State *L, size_t max) {
   eddy__rbuf_t *b = &c->stream.rbuf;
-  if (c->body_done) {
+  if (c->rq->body_done) {
     lua_pushnil(L);
     return 1;
   }
   size_t len = eddy__rbuf_len(b);
   size_t n = 0;
-  if (c->req.flags & EDDY__HTTP_CHUNKED) {
+  if (c->rq->req.flags & EDDY__HTTP_CHUNKED) {
     size_t used = 0, out = 0;
     char *data = (char *)eddy__rbuf_data(b);
-    int rc = eddy__http_chunked_decode(&c->chunked, data, len < max ? len : max,
+    int rc = eddy__http_chunked_decode(&c->rq->chunked, data, len < max ? len : max,
                                        &used, &out);
     if (rc < 0) {
       c->keep_alive = 0;
@@ -878,7 +899,7 @@ static int try_body(hconn_t *c, lua_State *L, size_t max) {
       lua_pushlstring(L, data, out);
     eddy__rbuf_consume(b, used);
     if (rc == 1)
-      c->body_done = 1;
+      c->rq->body_done = 1;
     n = out;
     if (out == 0 && rc == 1) {
       lua_pushnil(L);
@@ -886,19 +907,19 @@ static int try_body(hconn_t *c, lua_State *L, size_t max) {
     }
   } else {
     n = len < max ? len : max;
-    if ((int64_t)n > c->body_left)
-      n = (size_t)c->body_left;
+    if ((int64_t)n > c->rq->body_left)
+      n = (size_t)c->rq->body_left;
     if (n > 0) {
       lua_pushlstring(L, eddy__rbuf_data(b), n);
       eddy__rbuf_consume(b, n);
-      c->body_left -= (int64_t)n;
-      if (c->body_left == 0)
-        c->body_done = 1;
+      c->rq->body_left -= (int64_t)n;
+      if (c->rq->body_left == 0)
+        c->rq->body_done = 1;
     }
   }
   if (n > 0) {
-    c->body_read += (int64_t)n;
-    if (c->body_read > c->server->limits.max_body) {
+    c->rq->body_read += (int64_t)n;
+    if (c->rq->body_read > c->server->limits.max_body) {
       lua_pop(L, 1);
       c->keep_alive = 0;
       if (!c->head_sent)
@@ -1004,20 +1025,20 @@ static int end_request(hconn_t *c) {
   if (c->state == C_CLOSED)
     return 0;
   finish_response(c);
-  if (!c->body_done) {
+  if (!c->rq->body_done) {
     eddy__rbuf_t *b = &c->stream.rbuf;
-    if (c->req.flags & EDDY__HTTP_CHUNKED) {
+    if (c->rq->req.flags & EDDY__HTTP_CHUNKED) {
       size_t used, out;
       char *data = (char *)eddy__rbuf_data(b);
-      int rc = eddy__http_chunked_decode(&c->chunked, data, eddy__rbuf_len(b),
+      int rc = eddy__http_chunked_decode(&c->rq->chunked, data, eddy__rbuf_len(b),
                                          &used, &out);
       eddy__rbuf_consume(b, used);
-      c->body_done = rc == 1;
-    } else if ((size_t)c->body_left <= eddy__rbuf_len(b)) {
-      eddy__rbuf_consume(b, (size_t)c->body_left);
-      c->body_done = 1;
+      c->rq->body_done = rc == 1;
+    } else if ((size_t)c->rq->body_left <= eddy__rbuf_len(b)) {
+      eddy__rbuf_consume(b, (size_t)c->rq->body_left);
+      c->rq->body_done = 1;
     }
-    if (!c->body_done)
+    if (!c->rq->body_done)
       c->keep_alive = 0; /* not here yet: closing is cheaper than waiting */
   }
   request_free(c);
@@ -1036,7 +1057,7 @@ static int end_request(hconn_t *c) {
 /* _fail(res, status): a handler failed; answer with status if nothing was
    sent yet, else cut the connection (the client cannot tell otherwise). */
 static int res_fail(lua_State *L) {
-  hconn_t *c = check_conn(L);
+  hconn_t *c = check_handling(L);
   int status = (int)luaL_optinteger(L, 2, 500);
   if (c->state == C_CLOSED)
     return 0;
@@ -1060,23 +1081,23 @@ static int res_fail(lua_State *L) {
 /* The request's head stays until the next one: a WebSocket handler can
    still read it. */
 static int has_request(const hconn_t *c) {
-  return c->head != NULL && c->state != C_CLOSED;
+  return c->rq != NULL && c->state != C_CLOSED;
 }
 
 static int res_req_target(lua_State *L) {
   hconn_t *c = check_conn(L);
   if (!has_request(c))
     return 0;
-  lua_pushlstring(L, c->req.target, c->req.target_len);
+  lua_pushlstring(L, c->rq->req.target, c->rq->req.target_len);
   return 1;
 }
 
 static int res_req_query(lua_State *L) {
   hconn_t *c = check_conn(L);
-  if (!has_request(c) || c->req.path_len == c->req.target_len)
+  if (!has_request(c) || c->rq->req.path_len == c->rq->req.target_len)
     return 0;
-  lua_pushlstring(L, c->req.target + c->req.path_len + 1,
-                  c->req.target_len - c->req.path_len - 1);
+  lua_pushlstring(L, c->rq->req.target + c->rq->req.path_len + 1,
+                  c->rq->req.target_len - c->rq->req.path_len - 1);
   return 1;
 }
 
@@ -1087,7 +1108,7 @@ static int res_req_header(lua_State *L) {
   const char *name = luaL_checklstring(L, 2, &len);
   if (!has_request(c))
     return 0;
-  const eddy__http_header_t *h = eddy__http_find(&c->req, name, len);
+  const eddy__http_header_t *h = eddy__http_find(&c->rq->req, name, len);
   if (h == NULL)
     return 0;
   lua_pushlstring(L, h->value, h->value_len);
@@ -1098,12 +1119,12 @@ static int res_req_header(lua_State *L) {
    joined with ", " (RFC 9110 5.3). */
 static int res_req_headers(lua_State *L) {
   hconn_t *c = check_conn(L);
-  lua_createtable(L, 0, has_request(c) ? (int)c->req.nheaders : 0);
+  lua_createtable(L, 0, has_request(c) ? (int)c->rq->req.nheaders : 0);
   if (!has_request(c))
     return 1;
   char name[256];
-  for (size_t i = 0; i < c->req.nheaders; i++) {
-    const eddy__http_header_t *h = &c->req.headers[i];
+  for (size_t i = 0; i < c->rq->req.nheaders; i++) {
+    const eddy__http_header_t *h = &c->rq->req.headers[i];
     size_t n = h->name_len < sizeof name ? h->name_len : sizeof name;
     for (size_t k = 0; k < n; k++) {
       char ch = h->name[k];
@@ -1127,7 +1148,7 @@ static int res_req_headers(lua_State *L) {
 
 static int res_req_version(lua_State *L) {
   hconn_t *c = check_conn(L);
-  lua_pushstring(L, c->req.minor == 1 ? "1.1" : "1.0");
+  lua_pushstring(L, c->rq->req.minor == 1 ? "1.1" : "1.0");
   return 1;
 }
 
@@ -1152,7 +1173,7 @@ static int res_tostring(lua_State *L) {
 /* WebSocket upgrades */
 
 static int header_is(const hconn_t *c, const char *name, const char *value) {
-  const eddy__http_header_t *h = eddy__http_find(&c->req, name, strlen(name));
+  const eddy__http_header_t *h = eddy__http_find(&c->rq->req, name, strlen(name));
   return h != NULL && ieq(h->value, h->value_len, value);
 }
 
@@ -1164,10 +1185,10 @@ static int res_websocket(lua_State *L) {
   if (c->state != C_HANDLING || c->head_sent)
     return luaL_error(L, "no upgrade request is being handled");
   const eddy__http_header_t *key =
-      eddy__http_find(&c->req, "sec-websocket-key", 17);
-  int ok = (c->req.flags & EDDY__HTTP_UPGRADE) && c->req.minor == 1 &&
-           c->req.method_len == 3 && memcmp(c->req.method, "GET", 3) == 0 &&
-           ieq(c->req.upgrade, c->req.upgrade_len, "websocket") &&
+      eddy__http_find(&c->rq->req, "sec-websocket-key", 17);
+  int ok = (c->rq->req.flags & EDDY__HTTP_UPGRADE) && c->rq->req.minor == 1 &&
+           c->rq->req.method_len == 3 && memcmp(c->rq->req.method, "GET", 3) == 0 &&
+           ieq(c->rq->req.upgrade, c->rq->req.upgrade_len, "websocket") &&
            key != NULL && key->value_len == 24;
   if (!ok || !header_is(c, "sec-websocket-version", "13")) {
     c->keep_alive = 0;

@@ -468,19 +468,21 @@ static int ws_recv(lua_State *L) {
 
 static const eddy__wait_ops_t send_ops = {"websocket send", NULL, NULL};
 
-/* The tail of a send: true, or wait while too much is queued. */
-static int send_tail(lua_State *L, ws_t *ws, int rc) {
+/* The tail of a send: true, or wait (up to ms; -1: as long as it takes)
+   while too much is queued. */
+static int send_tail(lua_State *L, ws_t *ws, int rc, int64_t ms) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   if (rc != 0)
     return push_closed(L, ws, rc);
-  if (ws->stream == NULL || ws->stream->wqueued <= ws->write_buffer) {
+  if (ws->stream == NULL || ws->stream->wqueued <= ws->write_buffer ||
+      ms == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }
   eddy__task_t *t = eddyL_begin_wait(L, rt, &send_ops);
   if (t == NULL)
     return eddy__task_yield(&rt->sched, L);
-  eddy__task_wait(t, &send_ops, ws, -1);
+  eddy__task_wait(t, &send_ops, ws, ms);
   eddy__waitq_push(&ws->writers, t);
   return eddy__task_yield(&rt->sched, L);
 }
@@ -507,7 +509,7 @@ static int ws_send(lua_State *L) {
   if (!is_open(ws) || ws->close_sent)
     return push_closed(L, ws, EDDY_ECLOSED);
   int rc = send_frame(ws, binary ? EDDY__WS_BINARY : EDDY__WS_TEXT, data, len);
-  return send_tail(L, ws, rc);
+  return send_tail(L, ws, rc, ms);
 }
 
 /* ws:ping([data]) -> true, or nil, err. Pongs are taken in silence. */
@@ -518,11 +520,27 @@ static int ws_ping(lua_State *L) {
   luaL_argcheck(L, len <= 125, 2, "at most 125 bytes");
   if (!is_open(ws) || ws->close_sent)
     return push_closed(L, ws, EDDY_ECLOSED);
-  return send_tail(L, ws, send_frame(ws, EDDY__WS_PING, data, len));
+  return send_tail(L, ws, send_frame(ws, EDDY__WS_PING, data, len), -1);
 }
 
-static const eddy__wait_ops_t close_ops = {"websocket close", recv_detach,
-                                           NULL};
+/* A close the peer never answered (or one given up): the connection ends
+   anyway, and the close still counts as done (RFC 6455 7.1.1). */
+static void close_detach(eddy__task_t *t) {
+  ws_t *ws = t->wait_data;
+  ws->reader.task = NULL;
+  if (ws->stream != NULL)
+    eddy__stream_close(ws->stream, 0);
+}
+
+static int close_fail(eddy__task_t *t, lua_State *co, int err) {
+  (void)t;
+  (void)err;
+  lua_pushboolean(co, 1);
+  return 1;
+}
+
+static const eddy__wait_ops_t close_ops = {"websocket close", close_detach,
+                                           close_fail};
 
 /* ws:close([code[, reason]]) -> true: sends a close frame and, inside a
    task, waits (briefly) for the peer's; messages that come meanwhile are

@@ -166,6 +166,17 @@ static int target_path(eddy__http_request_t *req) {
   }
   const char *q = memchr(req->target, '?', req->target_len);
   req->path_len = q ? (size_t)(q - req->target) : req->target_len;
+  /* Every escape, path and query alike, must be whole: a request is
+     refused here, not when (or if) a handler reads its query. */
+  for (const char *p = memchr(req->target, '%', req->target_len),
+                  *end = req->target + req->target_len;
+       p != NULL; p = memchr(p + 1, '%', (size_t)(end - p - 1))) {
+    if (end - p < 3 || hex_value((unsigned char)p[1]) < 0 ||
+        hex_value((unsigned char)p[2]) < 0)
+      return EDDY__HTTP_BAD;
+    if (p + 3 == end)
+      break;
+  }
   return 0;
 }
 

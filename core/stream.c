@@ -122,8 +122,14 @@ static void on_write(uv_write_t *req, int status) {
     s->werr = eddy__error_from_uv(status);
   if (s->flags & EDDY__STREAM_CLOSING)
     return;
-  if (s->werr || s->wqueued <= s->wlow)
+  /* The writers woken here run after this pass, not inside it: run at
+     once, a writer would refill the queue and be woken again by the same
+     loop, never waiting at all. */
+  if (s->werr || s->wqueued <= s->wlow) {
+    eddy__sched_hold(&s->rt->sched);
     s->on_drain(s);
+    eddy__sched_unhold(&s->rt->sched);
+  }
 }
 
 #define CORK_MAX (256 * 1024) /* past this, a corked stream writes anyway */

@@ -109,6 +109,9 @@ function M:match(method, path)
     if m ~= method and find_route(self, m, path, segs) then allowed[#allowed + 1] = m end
   end
   if #allowed > 0 then
+    for _, m in ipairs(allowed) do
+      if m == "GET" then allowed[#allowed + 1] = "HEAD" break end
+    end
     table.sort(allowed)
     return nil, "method not allowed", concat(allowed, ", ")
   end
