@@ -290,8 +290,8 @@ static int task_running(lua_State *L) {
    returned, for eddy.run (api.lua) to raise: raising here, after resuming
    coroutines, would leave LuaJIT's record of the running coroutine on the
    last one resumed, and a compiled trace that exits later would write into
-   that coroutine's stack (LuaJIT issue 1066, fixed after the 2.1 snapshot
-   Debian 12 ships). A normal return sets the record right. */
+   that coroutine's stack (LuaJIT issue 1066, fixed in August 2023; Debian
+   12's luajit2 is of January 2023). A normal return sets the record right. */
 static int task_run(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);

@@ -89,7 +89,7 @@ static int start(lua_State *L, int repeating) {
   ltimer_t *tm = eddyL_newobject(L, &timer_class, sizeof *tm);
   tm->node.index = tm->node.weak = 0;
   tm->closer.close = close_timer;
-  tm->closer.listener = 0;
+  tm->closer.stop = NULL;
   tm->closer.next = tm->closer.prev = NULL;
   tm->rt = rt;
   tm->interval_ms = repeating ? (uint64_t)ms : 0;

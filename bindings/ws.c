@@ -355,6 +355,18 @@ static int backlogged(const ws_t *ws) {
   return ws->q_bytes > ws->max_message;
 }
 
+/* A graceful stop begins: the peer is told we are going away; its answer
+   ends the session, and with it the handler's recv. */
+static void on_layer_stop(eddy__stream_t *s) {
+  ws_t *ws = s->layer;
+  if (ws->close_sent)
+    return;
+  static const char reason[] = "stopping";
+  send_close(ws, EDDY__WS_GOING_AWAY, reason, sizeof reason - 1);
+  if (is_open(ws))
+    eddy__stream_read_start(ws->stream);
+}
+
 static void on_read(eddy__stream_t *s) {
   ws_t *ws = s->layer;
   if (s->rerr) {
@@ -405,6 +417,7 @@ int eddyL_ws_new(lua_State *L, eddy__stream_t *s, int client, int opts_idx) {
   s->on_layer_close = on_layer_close;
   s->on_read = on_read;
   s->on_drain = on_drain;
+  s->on_layer_stop = on_layer_stop;
   s->wlow = ws->write_buffer / 2;
   eddy__stream_uncork(s);
   ws_t **box = eddyL_newobject(L, &ws_class, sizeof *box);

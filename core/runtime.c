@@ -95,13 +95,16 @@ void eddy__closer_remove(eddy_runtime_t *rt, eddy__closer_t *c) {
   c->next = c->prev = NULL;
 }
 
-/* Closes every closer; each removes itself from the list when closed. */
-static void close_all(eddy_runtime_t *rt, int listeners_only) {
+/* Closes every closer, or (graceful) starts winding down those that have
+   a stop; each removes itself from the list when closed. */
+static void close_all(eddy_runtime_t *rt, int graceful) {
   eddy__closer_t *c = rt->closers;
   while (c != NULL) {
     eddy__closer_t *next = c->next;
-    if (!listeners_only || c->listener)
+    if (!graceful)
       c->close(c);
+    else if (c->stop != NULL)
+      c->stop(c);
     c = next;
   }
 }

@@ -22,7 +22,9 @@ typedef struct eddy__dns_s eddy__dns_t;
 typedef struct eddy__closer_s eddy__closer_t;
 struct eddy__closer_s {
   void (*close)(eddy__closer_t *c);
-  int listener; /* closes first, when a graceful stop begins */
+  /* When a graceful stop begins: NULL (wait for close), or how to wind
+     down (a listener closes, a WebSocket says it is going away). */
+  void (*stop)(eddy__closer_t *c);
   eddy__closer_t *next;
   eddy__closer_t *prev;
 };

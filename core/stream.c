@@ -31,6 +31,14 @@ static void close_by_stop(eddy__closer_t *c) {
   eddy__stream_close(stream_of(c, closer), 0);
 }
 
+/* A graceful stop begins: the layer above, if it has a way to wind down,
+   does (a WebSocket says it is going away); a plain stream waits. */
+static void stop_layer(eddy__closer_t *c) {
+  eddy__stream_t *s = stream_of(c, closer);
+  if (s->on_layer_stop != NULL && !(s->flags & EDDY__STREAM_CLOSING))
+    s->on_layer_stop(s);
+}
+
 int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   memset(&s->rbuf, 0, sizeof s->rbuf);
   s->rt = rt;
@@ -42,9 +50,10 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->cork = NULL;
   s->cork_len = s->cork_cap = 0;
   s->on_layer_close = NULL;
+  s->on_layer_stop = NULL;
   s->layer = NULL;
   s->closer.close = close_by_stop;
-  s->closer.listener = 0;
+  s->closer.stop = stop_layer;
   s->tcp.data = s;
   int rc = uv_tcp_init(&rt->loop, &s->tcp);
   if (rc != 0)

@@ -48,8 +48,10 @@ struct eddy__stream_s {
   void *data;
   /* A protocol that took the stream over (a WebSocket session) sets
      on_read and on_drain to its own and is told of the close, just before
-     the owner's on_close. */
+     the owner's on_close; when a graceful stop begins, on_layer_stop
+     (if set) lets it wind down. */
   void (*on_layer_close)(eddy__stream_t *s);
+  void (*on_layer_stop)(eddy__stream_t *s);
   void *layer;
 };
 

@@ -30,7 +30,7 @@ int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
   l->closing = 0;
   l->tcp.data = l;
   l->closer.close = close_by_stop;
-  l->closer.listener = 1;
+  l->closer.stop = close_by_stop;
   /* init_ex makes the socket now, so that SO_REUSEPORT can be set before
      bind: libuv 1.44 has no flag for it. */
   int rc = uv_tcp_init_ex(&rt->loop, &l->tcp, addr->sa_family);

@@ -9,6 +9,26 @@ M.build = build
 M.eddy_bin = "./" .. build .. "/eddy"
 M.eddy = require "eddy"
 
+-- Under `make test-asan` LuaJIT starts with the sanitizer runtime preloaded
+-- (scripts/test.sh), which only a luajit loading the instrumented eddy.so
+-- needs: the other programs the tests start (Chromium, Node, the eddy
+-- command, which links the runtime itself) are slowed down or hung by it.
+-- So it leaves this process's environment for EDDY_ASAN_PRELOAD (busted
+-- loads this file afresh for each spec), and M.luajit puts it back.
+M.luajit = "luajit"
+local preload = os.getenv("LD_PRELOAD")
+if preload and preload:match("asan") then
+  local ffi = require "ffi"
+  pcall(ffi.cdef, [[
+    int setenv(const char *name, const char *value, int overwrite);
+    int unsetenv(const char *name);
+  ]])
+  ffi.C.setenv("EDDY_ASAN_PRELOAD", preload, 1)
+  ffi.C.unsetenv("LD_PRELOAD")
+end
+preload = os.getenv("EDDY_ASAN_PRELOAD")
+if preload then M.luajit = "env LD_PRELOAD=" .. preload .. " luajit" end
+
 -- Runs fn as the main task of a fresh loop and checks that it left nothing
 -- behind: no task, timer or open handle.
 function M.run(fn, ...)

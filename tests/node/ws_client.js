@@ -50,6 +50,14 @@ function take(n) {
 }
 
 const scenarios = {
+  // One echo, then waits for the server to close (a graceful stop).
+  async wait() {
+    const p = take(1);
+    ws.send('ready');
+    const [[data]] = await p;
+    out(`echo ${data.toString('utf8')}`);
+  },
+
   // Text, ASCII and not, round trip.
   async text() {
     const words = ['hello', 'héllo wörld ✓ 日本語 🎉', ''];

@@ -273,9 +273,9 @@ end
 -- Starts a test server process; returns { port, pid, dir }.
 local function start_server(opts)
   local dir = tmpdir()
-  os.execute(("( luajit %s --serve '%s' %s/ready > %s/out 2> %s/log & echo $! > %s/pid; wait $!;"
+  os.execute(("( %s %s --serve '%s' %s/ready > %s/out 2> %s/log & echo $! > %s/pid; wait $!;"
     .. " echo $? > %s/rc.tmp; mv %s/rc.tmp %s/rc ) < /dev/null > /dev/null 2>&1 &"):format(
-    SPEC, serialize(opts), dir, dir, dir, dir, dir, dir, dir))
+    h.luajit, SPEC, serialize(opts), dir, dir, dir, dir, dir, dir, dir))
   local ready = wait_until(function()
     return read_file(dir .. "/ready") or read_file(dir .. "/rc")
   end, 10)
@@ -440,12 +440,8 @@ end
 
 local json = require "cjson"
 
--- The clients run without the sanitizer runtime that an ASan run preloads
--- (EDDY_ASAN=1): it is for eddy, and curl hangs under it.
-local CLIENT = "env -u LD_PRELOAD "
-
 local function curl(port, args)
-  return h.sh(CLIENT .. "curl -sS --max-time 20 " .. args:gsub("URL", "http://127.0.0.1:" .. port))
+  return h.sh("curl -sS --max-time 20 " .. args:gsub("URL", "http://127.0.0.1:" .. port))
 end
 
 -- A file of n pseudo-random printable bytes.
@@ -592,7 +588,7 @@ describe("eddy.http server", function()
     it("keeps one connection alive across several URLs", function()
       local rc, out = with_server({}, function(port)
         local u = "http://127.0.0.1:" .. port
-        return h.sh((CLIENT .. "curl -sS -v --max-time 20 %s/ %s/users/7 %s/json %s/target"):format(u, u, u, u))
+        return h.sh(("curl -sS -v --max-time 20 %s/ %s/users/7 %s/json %s/target"):format(u, u, u, u))
       end)
       assert.equal(0, rc, out)
       local reused = select(2, out:gsub("Re%-using existing connection", ""))
@@ -737,7 +733,7 @@ function call(method, path, chunks) {
       local script = dir .. "/client.js"
       write_file(script, SCRIPT)
       local rc, out = with_server({}, function(port)
-        return h.sh(CLIENT .. "timeout 30 node " .. script .. " " .. port)
+        return h.sh("timeout 30 node " .. script .. " " .. port)
       end)
       os.execute("rm -rf " .. dir)
       assert.equal(0, rc, out)
@@ -760,7 +756,7 @@ function call(method, path, chunks) {
   describe("under wrk", function()
     it("serves a 2 s smoke load on 50 connections with no errors", function()
       local rc, out = with_server({}, function(port)
-        return h.sh((CLIENT .. "wrk -t2 -c50 -d2s http://127.0.0.1:%d/"):format(port))
+        return h.sh(("wrk -t2 -c50 -d2s http://127.0.0.1:%d/"):format(port))
       end)
       assert.equal(0, rc, out)
       local requests = tonumber(out:match("(%d+) requests in"))
@@ -1388,7 +1384,7 @@ function call(method, path, chunks) {
             a:write(request("GET", "/connections"))
             local n = read_response(a).body
             -- A third client, curl in the background: it waits.
-            local job = spawn((CLIENT .. "curl -sS --max-time 20 http://127.0.0.1:%d/users/3"):format(port))
+            local job = spawn(("curl -sS --max-time 20 http://127.0.0.1:%d/users/3"):format(port))
             local c = connect(port)
             c:write(request("GET", "/users/4"))
             local early, err = read_response(c, { timeout = 0.5 })
@@ -1511,7 +1507,7 @@ function call(method, path, chunks) {
         app:get("/hi/:name", function(req, res) res:send("hi " .. req.params.name) end)
         local server = assert(app:listen("127.0.0.1", 0))
         local u = "http://127.0.0.1:" .. server:port()
-        local job = spawn((CLIENT .. "curl -sS --max-time 20 %s/hi/a %s/hi/b -w ' %%{num_connects}'"):format(u, u))
+        local job = spawn(("curl -sS --max-time 20 %s/hi/a %s/hi/b -w ' %%{num_connects}'"):format(u, u))
         local rc, out = job:wait(20)
         server:close()
         return { rc, out }

@@ -14,12 +14,12 @@ describe("the luarocks install", function()
     -- Only the tree: the build directory is not on the paths.
     local env = ("LUA_PATH='%s/share/lua/5.1/?.lua;;' LUA_CPATH='%s/lib/lua/5.1/?.so;;'")
       :format(tree, tree)
-    rc, out = h.sh(env .. " luajit examples/echo.lua")
+    rc, out = h.sh(env .. " " .. h.luajit .. " examples/echo.lua")
     assert.equal(0, rc, out)
     assert.matches("50 clients, 1000 lines echoed", out)
 
     -- A submodule required before eddy itself finds its way too.
-    rc, out = h.sh(env .. [[ luajit -e 'local tcp = require "eddy.tcp"; print(type(tcp.connect))']])
+    rc, out = h.sh(env .. " " .. h.luajit .. [[ -e 'local tcp = require "eddy.tcp"; print(type(tcp.connect))']])
     assert.equal(0, rc, out)
     assert.matches("function", out)
 

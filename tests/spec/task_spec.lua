@@ -32,7 +32,7 @@ local function luajit(code)
   f:write("package.path = './tests/?.lua;' .. package.path\n")
   f:write(code)
   f:close()
-  local rc, out = h.sh("luajit " .. path)
+  local rc, out = h.sh(h.luajit .. " " .. path)
   os.remove(path)
   return rc, out
 end

@@ -452,6 +452,38 @@ describe("eddy.ws", function()
       end)
     end
 
+    it("a graceful stop tells the client it is going away (1001) and ends the handler", function()
+      local script = tmpdir() .. "/stop.lua"
+      local f = assert(io.open(script, "w"))
+      f:write([[
+        io.stdout:setvbuf("line")
+        local eddy = require "eddy"
+        local app = eddy.http.server()
+        app:websocket("/", function(ws)
+          while ws:recv() do ws:send("echo") end
+          local _, _, code, reason = ws:recv()
+          print("handler ended", code, reason)
+        end)
+        local server = assert(app:listen("127.0.0.1", 0))
+        print("port " .. server:port())
+      ]])
+      f:close()
+      local server = spawn(h.eddy_bin .. " " .. script)
+      local port = server:expect("port (%d+)")
+      assert.truthy(port, server:output())
+      local client = spawn(("node tests/node/ws_client.js ws://127.0.0.1:%s/ wait"):format(port))
+      assert.truthy(client:expect("echo echo"), client:output())
+      local t0 = os.time()
+      os.execute("kill -TERM " .. read_file(server.dir .. "/pid"):match("%d+"))
+      local crc, cout = client:wait(10)
+      local src, sout = server:wait(10)
+      assert.equal(0, crc)
+      assert.same({ "open", "echo echo", "close 1001 stopping" }, lines(cout))
+      assert.equal(0, src, sout)
+      assert.matches("handler ended\t1001\tstopping", sout)
+      assert.is_true(os.time() - t0 < 4, "the stop waited for the grace period")
+    end)
+
     it("echoes text, non-ASCII and empty", function()
       local rc, out, state = node_client("/echo?id=n", "text")
       assert.equal(0, rc)
