@@ -8,8 +8,11 @@
 # Reports requests/s, p99 latency and requests per server-CPU-second
 # (medians over the rounds), and the ratios of eddy to the others.
 #
-#   bench/http.sh [load|idle|instr ...]   (default: load idle)
+#   bench/http.sh [load|idle|instr|threads ...]   (default: load idle)
 #     load   the three loads above
+#     threads  keep-alive requests/s of eddy with 1 and 2 reactor threads
+#            and of nginx with 1 and 2 workers, nothing pinned, wrk (two
+#            threads) sharing the cores: the scaling ratio 2 : 1
 #     idle   resident memory per idle keep-alive connection (10,000)
 #     instr  user-space instructions per request under callgrind
 #            (deterministic: eddy, nginx, nginx + Lua)
@@ -60,12 +63,14 @@ cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
 
-# One wrk run against the server: "rps p99_ms per_cpu_s".
+# One wrk run against the server: "rps p99_ms per_cpu_s". wrk runs on
+# core 1 with one thread, unless WRK (the command) says otherwise.
 measure() { # extra wrk args...
-  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$@" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+  local wrk=(${WRK:-taskset -c 1 wrk -t1})
+  "${wrk[@]}" -c"$CONNS" -d2s "$@" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
   local c0 c1 out rps p99
   c0=$(cpu_of "$pid")
-  out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" "http://127.0.0.1:$port/")
+  out=$("${wrk[@]}" -c"$CONNS" -d"${SECS}s" --latency "$@" "http://127.0.0.1:$port/")
   c1=$(cpu_of "$pid")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000} print v}')
@@ -159,6 +164,42 @@ run_instr() {
     done
     echo "| $s | $(awk -v a="${irs[0]}" -v b="${irs[1]}" -v x="${reqs[0]}" -v y="${reqs[1]}" 'BEGIN {printf "%.0f", (b - a) / (y - x)}') |"
   done
+  echo
+}
+
+# Scaling over cores: the same server with one and two reactor threads
+# (eddy) or workers (nginx, with its master), unpinned, wrk sharing the
+# cores. Only requests/s counts here: the CPU of nginx's workers is not
+# its master's.
+run_threads() {
+  local rows=()
+  for s in eddy nginx; do
+    local one=0 two=0
+    for n in 1 2; do
+      local per=()
+      for r in $(seq "$ROUNDS"); do
+        case $s in
+          eddy) port=7610; build/eddy --threads $n bench/http/eddy_hello.lua $port >/dev/null & pid=$! ;;
+          nginx) port=7611
+            sed -e "s/^worker_processes 1;/worker_processes $n;/" -e "s/^master_process off;/master_process on;/" \
+              "$B/nginx/nginx.conf" > "$B/nginx/nginx.$n.conf"
+            nginx -p "$B/nginx" -c "$PWD/$B/nginx/nginx.$n.conf" >/dev/null 2>&1 & pid=$! ;;
+        esac
+        for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+        per+=("$(WRK="wrk -t2" measure | awk '{print $1}')")
+        stop_server
+      done
+      local med
+      med=$(printf '%s\n' "${per[@]}" | median)
+      if [ $n = 1 ]; then one=$med; else two=$med; fi
+    done
+    rows+=("| $s | $one | $two | $(div "$two" "$one") |")
+  done
+  echo "### one and two reactor threads (nginx: workers), $(nproc) cores shared with wrk"
+  echo
+  echo "| server | 1 thread req/s | 2 threads req/s | 2 ÷ 1 |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
   echo
 }
 

@@ -117,7 +117,30 @@ eddy__stream_t *eddyL_tcp_take(lua_State *L, int idx);
 int eddyL_ws_new(lua_State *L, eddy__stream_t *s, int client, int opts_idx);
 
 /* The openers of the C modules, named eddy.c.<mod>. */
+/* Runs the loop with the function at index `first` as the main task, the
+   loop run by run_loop (one thread, or a group's first); pushes true,
+   results... or false, err (bindings/task.c). */
+int eddyL_run_main(lua_State *L, int first,
+                   int (*run_loop)(eddy_runtime_t *rt, void *arg), void *arg);
+
+/* Loads a chunk of len bytes and spawns it as a main task with the nargs
+   values on the top of rt's stack as arguments (bindings/init.c). */
+int eddyL_load_main(eddy_runtime_t *rt, const char *code, size_t len,
+                    const char *chunkname, int nargs);
+
+/* Encodes the n values from index first as a list (core/codec.h); 0, or
+   -1 with the reason in err (bindings/codec.c). */
+struct eddy__enc_s;
+int eddyL_encode_values(lua_State *L, int first, int n,
+                        struct eddy__enc_s *enc, char *err, size_t errlen);
+/* Pushes the values of an encoded list; their count, or -1 with *err. */
+int eddyL_decode_values(lua_State *L, const char *data, size_t len,
+                        const char **err);
+
 int luaopen_eddy_c_task(lua_State *L);
+int luaopen_eddy_c_threads(lua_State *L);
+int luaopen_eddy_c_reactor(lua_State *L);
+int luaopen_eddy_c_codec(lua_State *L);
 int luaopen_eddy_c_timer(lua_State *L);
 int luaopen_eddy_c_tcp(lua_State *L);
 int luaopen_eddy_c_udp(lua_State *L);

@@ -45,6 +45,9 @@ static int load_embedded(lua_State *L) {
 
 static const luaL_Reg c_modules[] = {
     {"eddy.c.task", luaopen_eddy_c_task},
+    {"eddy.c.threads", luaopen_eddy_c_threads},
+    {"eddy.c.reactor", luaopen_eddy_c_reactor},
+    {"eddy.c.codec", luaopen_eddy_c_codec},
     {"eddy.c.timer", luaopen_eddy_c_timer},
     {"eddy.c.tcp", luaopen_eddy_c_tcp},
     {"eddy.c.udp", luaopen_eddy_c_udp},

@@ -65,16 +65,28 @@ static int spawn_main(eddy_runtime_t *rt, int nargs) {
 
 int eddy_load_string(eddy_runtime_t *rt, const char *code,
                      const char *chunkname) {
+  return eddy_load_buffer(rt, code, strlen(code), chunkname);
+}
+
+int eddy_load_buffer(eddy_runtime_t *rt, const char *code, size_t len,
+                     const char *chunkname) {
+  return eddyL_load_main(rt, code, len, chunkname, 0);
+}
+
+int eddyL_load_main(eddy_runtime_t *rt, const char *code, size_t len,
+                    const char *chunkname, int nargs) {
   int rc = opened(rt);
-  if (rc != EDDY_OK)
-    return rc;
-  if (luaL_loadbuffer(rt->L, code, strlen(code),
-                      chunkname ? chunkname : "=(string)") != 0) {
+  if (rc == EDDY_OK && luaL_loadbuffer(rt->L, code, len,
+                                       chunkname ? chunkname : "=(string)")) {
     eddy__set_error(rt, "%s", lua_tostring(rt->L, -1));
     lua_pop(rt->L, 1);
-    return EDDY_ELUA;
+    rc = EDDY_ELUA;
   }
-  return spawn_main(rt, 0);
+  if (rc != EDDY_OK) {
+    lua_pop(rt->L, nargs);
+    return rc;
+  }
+  return spawn_main(rt, nargs);
 }
 
 int eddy_load_file(eddy_runtime_t *rt, const char *path, int argc,

@@ -285,24 +285,26 @@ static int task_running(lua_State *L) {
   return 1;
 }
 
-/* run(fn, ...) -> true, results... | false, err: runs the loop with fn as
-   its main task until nothing is left. fn's error and a deadlock are
-   returned, for eddy.run (api.lua) to raise: raising here, after resuming
-   coroutines, would leave LuaJIT's record of the running coroutine on the
-   last one resumed, and a compiled trace that exits later would write into
-   that coroutine's stack (LuaJIT issue 1066, fixed in August 2023; Debian
-   12's luajit2 is of January 2023). A normal return sets the record right. */
-static int task_run(lua_State *L) {
+/* Runs the loop with the function at index `first` (its arguments above
+   it) as the main task, through run_loop, and pushes true, results... or
+   false, err. fn's error and a deadlock are returned, for eddy.run
+   (api.lua) to raise: raising here, after resuming coroutines, would leave
+   LuaJIT's record of the running coroutine on the last one resumed, and a
+   compiled trace that exits later would write into that coroutine's stack
+   (LuaJIT issue 1066, fixed in August 2023; Debian 12's luajit2 is of
+   January 2023). A normal return sets the record right. */
+int eddyL_run_main(lua_State *L, int first,
+                   int (*run_loop)(eddy_runtime_t *rt, void *arg), void *arg) {
   eddy_runtime_t *rt = eddyL_runtime(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, first, LUA_TFUNCTION);
   if (rt->running)
     return luaL_error(L, "eddy.run: the loop is already running");
-  eddy__task_t *t = eddy__task_spawn(&rt->sched, L, lua_gettop(L) - 1);
+  eddy__task_t *t = eddy__task_spawn(&rt->sched, L, lua_gettop(L) - first);
   if (t == NULL)
     return luaL_error(L, "eddy.run: out of memory");
   t->flags |= EDDY__TASK_MAIN | EDDY__TASK_NOLOG;
   push_handle(L, t); /* keeps the results until we have read them */
-  int code = eddy__runtime_run(rt);
+  int code = run_loop(rt, arg);
   if (rt->exit_requested) {
     lua_getglobal(L, "os");
     lua_getfield(L, -1, "exit");
@@ -328,6 +330,16 @@ static int task_run(lua_State *L) {
     return n + 1; /* ended by a graceful stop: true, false, "cancelled" */
   lua_remove(L, base + 1); /* pcall's true */
   return n;
+}
+
+static int run_alone(eddy_runtime_t *rt, void *arg) {
+  (void)arg;
+  return eddy__runtime_run(rt);
+}
+
+/* run(fn, ...) -> true, results... | false, err */
+static int task_run(lua_State *L) {
+  return eddyL_run_main(L, 1, run_alone, NULL);
 }
 
 static const eddy__wait_ops_t exit_ops = {"exit", NULL, NULL};

@@ -1,7 +1,8 @@
 /*
  * main.c: the `eddy` command, a small host program over the C library:
- * it reads its options, loads the script (or -e code) into a runtime,
- * runs it and exits with the status the run gives.
+ * it reads its options, loads the script (or -e code) into a runtime (one
+ * per reactor thread with --threads), runs it and exits with the status
+ * the run gives.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,9 @@ static void usage(FILE *out) {
       "options:\n"
       "  -e code           run code as a main chunk (may be repeated)\n"
       "  -                 read the script from standard input\n"
+      "  --threads N|auto  run N reactor threads, each running the script in\n"
+      "                    a Lua state of its own; auto: one per core\n"
+      "                    (default 1)\n"
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
       "                    (default 5)\n"
       "  --no-signals      leave SIGINT and SIGTERM to their defaults\n"
@@ -33,11 +37,62 @@ static int fail(const char *what, const char *msg) {
   return 1;
 }
 
-int main(int argc, char **argv) {
+/* What every thread runs: the -e codes, then the script. */
+typedef struct program_s {
   eddy_options_t opts;
-  eddy_options_init(&opts);
   const char *codes[64];
-  int ncodes = 0;
+  int ncodes;
+  const char *script; /* NULL: none */
+  int argc;           /* the script's arguments */
+  char **argv;
+} program_t;
+
+/* Loads the program into a runtime of its own and runs it. A failure to
+   load is the same in every thread: only thread 1 tells it. */
+static int run_program(eddy_group_t *g, int thread, void *data) {
+  program_t *p = data;
+  eddy_options_t opts = p->opts;
+  opts.group = g;
+  opts.thread = thread;
+  eddy_runtime_t *rt = eddy_new(&opts);
+  if (rt == NULL)
+    return fail("cannot start: ", "out of memory");
+  int rc = EDDY_OK;
+  for (int k = 0; k < p->ncodes && rc == EDDY_OK; k++)
+    rc = eddy_load_string(rt, p->codes[k], "=(command line)");
+  if (rc == EDDY_OK && p->script != NULL)
+    rc = eddy_load_file(rt, p->script, p->argc, p->argv);
+  int status;
+  if (rc != EDDY_OK)
+    status = thread <= 1 ? fail("", eddy_last_error(rt)) : 1;
+  else
+    status = eddy_run(rt);
+  if (status < 0)
+    status = fail("", eddy_last_error(rt));
+  else if (status == 1 && strncmp(eddy_last_error(rt), "deadlock", 8) == 0)
+    fail("", eddy_last_error(rt));
+  eddy_free(rt);
+  return status;
+}
+
+static int parse_threads(const char *s, int *threads) {
+  char *end;
+  if (strcmp(s, "auto") == 0) {
+    *threads = 0;
+    return 1;
+  }
+  long n = strtol(s, &end, 10);
+  if (*end != '\0' || n < 1 || n > 1024)
+    return 0;
+  *threads = (int)n;
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  program_t p;
+  memset(&p, 0, sizeof p);
+  eddy_options_init(&p.opts);
+  int threads = 1;
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -50,18 +105,23 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "-e") == 0) {
       if (++i == argc)
         return fail("-e needs an argument", "");
-      if (ncodes == 64)
+      if (p.ncodes == 64)
         return fail("too many -e options", "");
-      codes[ncodes++] = argv[i];
+      p.codes[p.ncodes++] = argv[i];
+    } else if (strcmp(a, "--threads") == 0) {
+      if (++i == argc)
+        return fail("--threads needs a number or auto", "");
+      if (!parse_threads(argv[i], &threads))
+        return fail("bad --threads: ", argv[i]);
     } else if (strcmp(a, "--grace") == 0) {
       char *end;
       if (++i == argc)
         return fail("--grace needs a number of seconds", "");
-      opts.shutdown_grace = strtod(argv[i], &end);
-      if (*end != '\0' || opts.shutdown_grace < 0)
+      p.opts.shutdown_grace = strtod(argv[i], &end);
+      if (*end != '\0' || p.opts.shutdown_grace < 0)
         return fail("bad --grace: ", argv[i]);
     } else if (strcmp(a, "--no-signals") == 0) {
-      opts.install_signal_handlers = 0;
+      p.opts.install_signal_handlers = 0;
     } else if (strcmp(a, "--") == 0) {
       i++;
       break;
@@ -72,29 +132,25 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  if (ncodes == 0 && i == argc) {
+  if (p.ncodes == 0 && i == argc) {
     usage(stderr);
     return 1;
   }
-
-  eddy_runtime_t *rt = eddy_new(&opts);
-  if (rt == NULL)
+  if (i < argc) {
+    p.script = argv[i];
+    p.argc = argc - i - 1;
+    p.argv = argv + i + 1;
+    if (threads != 1 && strcmp(p.script, "-") == 0)
+      return fail("--threads: ", "each thread reads the script: give a file");
+  }
+  if (threads == 1)
+    return run_program(NULL, 0, &p);
+  eddy_group_t *g = eddy_group_new(threads);
+  if (g == NULL)
     return fail("cannot start: ", "out of memory");
-  int rc = EDDY_OK;
-  for (int k = 0; k < ncodes && rc == EDDY_OK; k++)
-    rc = eddy_load_string(rt, codes[k], "=(command line)");
-  if (rc == EDDY_OK && i < argc)
-    rc = eddy_load_file(rt, argv[i], argc - i - 1, argv + i + 1);
-  int status;
-  if (rc != EDDY_OK)
-    status = fail("", eddy_last_error(rt));
-  else
-    status = eddy_run(rt);
+  int status = eddy_group_run(g, run_program, &p);
   if (status < 0)
-    status = fail("", eddy_last_error(rt));
-  else if (status == 1 && eddy_last_error(rt)[0] != '\0' &&
-           strncmp(eddy_last_error(rt), "deadlock", 8) == 0)
-    fail("", eddy_last_error(rt));
-  eddy_free(rt);
+    status = fail("cannot start the threads: ", eddy_strerror(status));
+  eddy_group_free(g);
   return status;
 }

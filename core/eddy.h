@@ -67,6 +67,7 @@ EDDY_API const char *eddy_version(void);
 /* Runtime */
 
 typedef struct eddy_runtime_s eddy_runtime_t;
+typedef struct eddy_group_s eddy_group_t;
 
 /* Log levels, as syslog orders them. */
 #define EDDY_LOG_ERROR 3
@@ -89,12 +90,18 @@ typedef struct eddy_options_s {
   /* Where log lines go; NULL writes them to stderr. */
   eddy_log_cb log;
   void *log_data;
+  /* The reactor-thread group this runtime belongs to, and its thread
+     number in it (1-based); NULL and 0 for a runtime of its own. Set by
+     the function that eddy_group_run calls. */
+  eddy_group_t *group;
+  int thread;
 } eddy_options_t;
 
 EDDY_API void eddy_options_init(eddy_options_t *opts);
 
-/* Creates a runtime with a Lua state of its own. NULL when out of memory.
-   opts may be NULL for the defaults. */
+/* Creates a runtime with a Lua state of its own. NULL when out of memory,
+   or when opts names a thread outside its group. opts may be NULL for the
+   defaults. */
 EDDY_API eddy_runtime_t *eddy_new(const eddy_options_t *opts);
 
 /* Loads a script and queues it as a task; it starts when eddy_run runs.
@@ -104,6 +111,9 @@ EDDY_API int eddy_load_file(eddy_runtime_t *rt, const char *path, int argc,
                             char **argv);
 EDDY_API int eddy_load_string(eddy_runtime_t *rt, const char *code,
                               const char *chunkname);
+/* The same for a chunk of len bytes, source or LuaJIT bytecode. */
+EDDY_API int eddy_load_buffer(eddy_runtime_t *rt, const char *code,
+                              size_t len, const char *chunkname);
 
 /*
  * Runs the loop until nothing is left to do, eddy.exit is called, or a stop
@@ -127,6 +137,41 @@ EDDY_API const char *eddy_last_error(const eddy_runtime_t *rt);
 /* The runtime's main Lua state, for hosts that register functions of
    their own. Use it only from the thread that calls eddy_run. */
 EDDY_API struct lua_State *eddy_lua_state(eddy_runtime_t *rt);
+
+/* ===================================================================== */
+/* Reactor threads */
+
+/*
+ * A group of reactor threads: each runs a runtime of its own (loop, Lua
+ * state, scheduler), made by the host's function with opts.group and
+ * opts.thread set. Listeners of the group's runtimes share their ports
+ * through SO_REUSEPORT, so the kernel spreads connections over the
+ * threads; a listener on port 0 gets the same port in every thread.
+ * eddy.exit or a failure in one thread stops the others gracefully.
+ */
+
+/* Makes a group of `threads` threads; 0 or less means one per core. */
+EDDY_API eddy_group_t *eddy_group_new(int threads);
+EDDY_API int eddy_group_threads(const eddy_group_t *g);
+
+/* Runs one thread: makes a runtime with opts.group = g and opts.thread =
+   thread, loads the program, runs it and frees it; returns its status. */
+typedef int (*eddy_thread_fn)(eddy_group_t *g, int thread, void *data);
+
+/* Calls fn for threads 1..N: thread 1 in the calling thread, the others
+   in threads of their own, and waits for them all. Returns the status of
+   the first thread that ended with one other than 0 (its eddy.exit code,
+   or 1 for a failure), else 0; EDDY_EBUSY if the group runs already, or
+   EDDY_ENOMEM when a thread cannot be started. */
+EDDY_API int eddy_group_run(eddy_group_t *g, eddy_thread_fn fn, void *data);
+
+/* Asks every runtime of the group to stop gracefully; from any thread,
+   and before eddy_group_run too (it then stops at once). Once per run:
+   a second call does nothing. */
+EDDY_API int eddy_group_stop(eddy_group_t *g);
+
+/* Frees the group. Not while eddy_group_run runs. */
+EDDY_API void eddy_group_free(eddy_group_t *g);
 
 #ifdef __cplusplus
 }

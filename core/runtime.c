@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "group.h"
 
 /* ======================================================================= */
 /* Process-wide setup */
@@ -52,7 +53,11 @@ void eddy__log(eddy_runtime_t *rt, int level, const char *fmt, ...) {
   const char *tag = level <= EDDY_LOG_ERROR  ? "error: "
                     : level == EDDY_LOG_WARN ? "warning: "
                                              : "";
-  fprintf(stderr, "eddy: %s%s\n", tag, msg);
+  /* With several threads, say which one speaks. */
+  if (rt->opts.group != NULL && eddy_group_threads(rt->opts.group) > 1)
+    fprintf(stderr, "eddy[%d]: %s%s\n", rt->opts.thread, tag, msg);
+  else
+    fprintf(stderr, "eddy: %s%s\n", tag, msg);
   fflush(stderr);
 }
 
@@ -242,6 +247,9 @@ int eddy__runtime_run(eddy_runtime_t *rt) {
     rt->end = EDDY_EDEADLOCK;
     code = 1;
   }
+  /* eddy.exit in one thread ends the program. */
+  if (rt->exit_requested && rt->opts.group != NULL)
+    eddy__group_exit(rt->opts.group, rt, code);
   /* Whatever is left would run in the next eddy.run: end it now. */
   eddy__sched_abandon(&rt->sched);
   close_all(rt, 0);
@@ -261,6 +269,11 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
     rt->opts = *opts;
   else
     eddy_options_init(&rt->opts);
+  if (rt->opts.group != NULL &&
+      (rt->opts.thread < 1 || rt->opts.thread > rt->opts.group->threads)) {
+    free(rt);
+    return NULL;
+  }
   rt->L = L;
   rt->box_ref = LUA_NOREF;
   if (uv_loop_init(&rt->loop) != 0) {
@@ -283,6 +296,8 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
   uv_unref((uv_handle_t *)&rt->stop_async);
   uv_unref((uv_handle_t *)&rt->sigint);
   uv_unref((uv_handle_t *)&rt->sigterm);
+  if (rt->opts.group != NULL)
+    eddy__group_join(rt->opts.group, rt, rt->opts.thread);
   return rt;
 }
 
@@ -293,6 +308,8 @@ static void close_leftover(uv_handle_t *handle, void *arg) {
 }
 
 void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
+  if (rt->opts.group != NULL)
+    eddy__group_leave(rt->opts.group, rt);
   if (lua_closing) {
     rt->L = NULL;
     rt->sched.L = NULL;

@@ -1,5 +1,6 @@
 /*
- * runtime.h: the runtime object behind eddy.h. One reactor thread: a
+ * runtime.h: the runtime object behind eddy.h. One reactor thread (of a
+ * group, when there are several: group.h): a
  * uv_loop_t, a Lua state, a scheduler and a timer heap, plus the run state
  * (exit code, stop requests, graceful shutdown). Everything eddy keeps
  * lives here or hangs off it; nothing is global.
@@ -56,6 +57,7 @@ struct eddy_runtime_s {
   uv_timer_t grace;      /* ends the graceful stop */
   int grace_phase;       /* 1: waiting for tasks, 2: cancelled them */
   eddy__closer_t *closers;
+  int port0_listens;     /* listens on port 0 so far (see group.h) */
   char error[1024];
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "group.h"
 
 #define listener_of(p, field) \
   ((eddy__listener_t *)((char *)(p) - offsetof(eddy__listener_t, field)))
@@ -20,6 +21,26 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void close_by_stop(eddy__closer_t *c) {
   eddy__listener_close(listener_of(c, closer));
+}
+
+static int port_is_zero(const struct sockaddr *addr) {
+  return addr->sa_family == AF_INET
+             ? ((const struct sockaddr_in *)addr)->sin_port == 0
+             : ((const struct sockaddr_in6 *)addr)->sin6_port == 0;
+}
+
+/* In a group of threads, a listen on port 0 binds to the port that the
+   same listen got in the first thread, so that the kernel spreads that
+   port's connections over every thread's socket. */
+static int bind_listener(eddy_runtime_t *rt, eddy__listener_t *l,
+                         const struct sockaddr *addr, unsigned flags) {
+  unsigned uv_flags = (flags & EDDY__LISTEN_IPV6ONLY) ? UV_TCP_IPV6ONLY : 0;
+  eddy_group_t *g = rt->opts.group;
+  if (g != NULL && g->threads > 1 && (flags & EDDY__LISTEN_REUSEPORT) &&
+      port_is_zero(addr))
+    return eddy__group_bind_port0(g, rt->port0_listens++, &l->tcp, addr,
+                                  uv_flags);
+  return uv_tcp_bind(&l->tcp, addr, uv_flags);
 }
 
 int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
@@ -45,8 +66,7 @@ int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
       rc = UV_EINVAL;
   }
   if (rc == 0)
-    rc = uv_tcp_bind(&l->tcp, addr,
-                     (flags & EDDY__LISTEN_IPV6ONLY) ? UV_TCP_IPV6ONLY : 0);
+    rc = bind_listener(rt, l, addr, flags);
   /* libuv may report a bind error only at listen. */
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);

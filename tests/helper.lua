@@ -50,15 +50,71 @@ function M.sh(cmd)
   return rc, (out:gsub("__rc=%d+%s*$", ""))
 end
 
--- Runs Lua code with the eddy command; returns exit status and output.
-function M.eddy_run(code, args)
+-- Runs Lua code with the eddy command (options before the script, args
+-- after it); returns exit status and output.
+function M.eddy_run(code, args, options)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
-  local rc, out = M.sh(M.eddy_bin .. " " .. path .. " " .. (args or ""))
+  local rc, out = M.sh(("%s %s %s %s"):format(M.eddy_bin, options or "", path, args or ""))
   os.remove(path)
   return rc, out
+end
+
+-- Runs Lua code in a luajit process of its own, with eddy and the helper
+-- on its paths; returns the exit status and the output.
+function M.luajit_run(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("package.cpath = './" .. build .. "/?.so;' .. package.cpath\n")
+  f:write("package.path = './tests/?.lua;' .. package.path\n")
+  f:write(code)
+  f:close()
+  local rc, out = M.sh(M.luajit .. " " .. path)
+  os.remove(path)
+  return rc, out
+end
+
+-- Starts eddy with args in the background, its output in a file; returns
+-- eddy's own pid, the output file and a file where its exit status lands
+-- ("rc=N"). The pid is eddy's, not a wrapper's, so that a signal reaches
+-- it without pkill (which, run under the sanitizer preload, can hang).
+function M.start_eddy(args)
+  local out, status = os.tmpname(), os.tmpname()
+  local f = assert(io.popen(("sh -c '%s %s > %s 2>&1 & echo $!; wait $!; echo rc=$? > %s' &")
+    :format(M.eddy_bin, args, out, status)))
+  local pid = tonumber(f:read("*l"))
+  f:close()
+  return pid, out, status
+end
+
+function M.read_file(path)
+  local f = io.open(path)
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Waits (up to 5 s) until the file contains pattern; returns its capture.
+function M.wait_for(path, pattern)
+  for _ = 1, 100 do
+    local cap = M.read_file(path):match(pattern)
+    if cap then return cap end
+    os.execute("sleep 0.05")
+  end
+  error("never saw " .. pattern .. " in:\n" .. M.read_file(path))
+end
+
+-- Waits (up to 10 s) for a background pid to end. Its exit status comes
+-- back through the file its wrapping shell writes.
+function M.wait_exit(pid)
+  for _ = 1, 200 do
+    if M.sh("kill -0 " .. pid) ~= 0 then return end
+    os.execute("sleep 0.05")
+  end
+  error("process " .. pid .. " did not end")
 end
 
 return M

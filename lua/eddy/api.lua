@@ -3,6 +3,7 @@
 -- (eddy.tcp, eddy.udp, eddy.dns, eddy.timer, eddy.signal) load on first use.
 
 local c = require "eddy.c.task"
+local threads_c = require "eddy.c.threads"
 require "eddy.coroutine"
 require "eddy.require"
 local sync = require "eddy.sync"
@@ -39,7 +40,35 @@ local function after_run(ok, ...)
   return ...
 end
 
+-- eddy.run({threads = N}, fn, ...) runs fn in N reactor threads ("auto":
+-- one per core): this thread is the first, and each other thread runs fn
+-- in a Lua state of its own, from its bytecode, so fn must not have
+-- upvalues (require what it needs inside it), and its arguments must be
+-- nil, booleans, numbers or strings. The results are the first thread's.
+local function run_threads(opts, fn, ...)
+  local threads = opts.threads or 1
+  if threads == "auto" then threads = 0 end
+  if type(threads) ~= "number" then
+    error("bad option 'threads' to 'run' (number or \"auto\" expected)", 3)
+  end
+  if threads == 1 then return after_run(c.run(fn, ...)) end
+  if debug.getupvalue(fn, 1) ~= nil then
+    error("eddy.run: a function run on several threads must not have " ..
+      "upvalues (upvalue '" .. debug.getupvalue(fn, 1) .. "'): require " ..
+      "what it needs inside it", 3)
+  end
+  return after_run(threads_c.run(threads, string.dump(fn), fn, ...))
+end
+
 function M.run(fn, ...)
+  if type(fn) == "table" then
+    local opts, main = fn, ...
+    if type(main) ~= "function" then
+      error("bad argument #2 to 'run' (function expected, got " .. type(main) .. ")", 2)
+    end
+    if c.running() then return main(select(2, ...)) end
+    return run_threads(opts, ...)
+  end
   if type(fn) ~= "function" then
     error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
   end
@@ -47,7 +76,18 @@ function M.run(fn, ...)
   return after_run(c.run(fn, ...))
 end
 
-local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true }
+-- Who runs this code: the reactor thread (1 to threads()) and the worker
+-- process (1 to count(); one process until workers come).
+local info = threads_c.info
+M.worker = {
+  id = function() local _, _, id = info() return id end,
+  count = function() local _, _, _, n = info() return n end,
+  thread = function() return (info()) end,
+  threads = function() local _, n = info() return n end,
+}
+
+local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true,
+  reactor = true, codec = true }
 
 return setmetatable(M, {
   __index = function(t, name)

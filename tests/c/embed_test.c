@@ -1,7 +1,8 @@
 /*
  * embed_test.c: drives the embedding API of eddy.h as a host program
  * would: runtimes, scripts, exit statuses, errors, eddy_stop from another
- * thread, two runtimes at once, host functions and the log callback.
+ * thread, two runtimes at once, host functions and the log callback, and
+ * a group of reactor threads.
  */
 #include <lauxlib.h>
 #include <lua.h>
@@ -189,8 +190,86 @@ static void test_args(void) {
   unlink(path);
 }
 
+/* A host's thread function for a group: each thread reports its number
+   into the host's array through a host function, then runs `code`. */
+typedef struct group_host_s {
+  const char *code;
+  int seen[4];
+} group_host_t;
+
+static int host_seen(lua_State *L) {
+  int *seen = lua_touserdata(L, lua_upvalueindex(1));
+  seen[luaL_checkinteger(L, 1) - 1] = 1;
+  return 0;
+}
+
+static int group_thread(eddy_group_t *g, int thread, void *data) {
+  group_host_t *host = data;
+  eddy_options_t opts;
+  eddy_options_init(&opts);
+  opts.group = g;
+  opts.thread = thread;
+  eddy_runtime_t *rt = eddy_new(&opts);
+  lua_State *L = eddy_lua_state(rt);
+  lua_pushlightuserdata(L, host->seen);
+  lua_pushcclosure(L, host_seen, 1);
+  lua_setglobal(L, "seen");
+  int status = eddy_load_string(rt, host->code, "=group");
+  if (status == EDDY_OK)
+    status = eddy_run(rt);
+  eddy_free(rt);
+  return status;
+}
+
+static void *stop_group_later(void *arg) {
+  usleep(100 * 1000);
+  eddy_group_stop(arg);
+  return NULL;
+}
+
+static void test_group(void) {
+  eddy_group_t *g = eddy_group_new(4);
+  ok(g != NULL && eddy_group_threads(g) == 4, "eddy_group_new(4)");
+  group_host_t host = {
+      "local eddy = require 'eddy'\n"
+      "seen(eddy.worker.thread())\n"
+      "assert(eddy.worker.threads() == 4)\n", {0}};
+  int status = eddy_group_run(g, group_thread, &host);
+  ok(status == 0 && host.seen[0] && host.seen[1] && host.seen[2] &&
+         host.seen[3], "eddy_group_run runs threads 1 to 4 (status %d)",
+     status);
+
+  host.code = "local eddy = require 'eddy'\n"
+              "if eddy.worker.thread() == 3 then eddy.exit(9) end\n"
+              "eddy.timer.every(0.01, function() end)\n";
+  status = eddy_group_run(g, group_thread, &host);
+  ok(status == 9, "eddy.exit(9) in thread 3 ends the group with 9 (%d)",
+     status);
+
+  host.code = "local eddy = require 'eddy'\n"
+              "eddy.timer.every(0.01, function() end)\n";
+  pthread_t th;
+  pthread_create(&th, NULL, stop_group_later, g);
+  double t0 = now_s();
+  status = eddy_group_run(g, group_thread, &host);
+  double took = now_s() - t0;
+  pthread_join(th, NULL);
+  ok(status == 0 && took < 2.0,
+     "eddy_group_stop from another thread ends every thread (%.3f s)", took);
+  eddy_group_free(g);
+
+  eddy_options_t opts;
+  eddy_options_init(&opts);
+  g = eddy_group_new(2);
+  opts.group = g;
+  opts.thread = 3;
+  ok(eddy_new(&opts) == NULL, "eddy_new refuses a thread outside its group");
+  eddy_group_free(g);
+}
+
 int main(void) {
   test_basic();
+  test_group();
   test_errors();
   test_stop();
   test_two_runtimes();

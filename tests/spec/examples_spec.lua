@@ -4,46 +4,8 @@ local h = require "helper"
 
 local eddy_bin = h.eddy_bin
 
--- Starts eddy with args in the background, its output in a file; returns
--- eddy's own pid, the output file and a file where its exit status lands
--- ("rc=N"). The pid is eddy's, not a wrapper's, so that a signal reaches
--- it without pkill (which, run under the sanitizer preload, can hang).
-local function start_eddy(args)
-  local out, status = os.tmpname(), os.tmpname()
-  local f = assert(io.popen(("sh -c '%s %s > %s 2>&1 & echo $!; wait $!; echo rc=$? > %s' &")
-    :format(eddy_bin, args, out, status)))
-  local pid = tonumber(f:read("*l"))
-  f:close()
-  return pid, out, status
-end
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- Waits (up to 5 s) until the file contains pattern; returns its capture.
-local function wait_for(path, pattern)
-  for _ = 1, 100 do
-    local cap = read_file(path):match(pattern)
-    if cap then return cap end
-    os.execute("sleep 0.05")
-  end
-  error("never saw " .. pattern .. " in:\n" .. read_file(path))
-end
-
--- Waits (up to 10 s) for a background pid to end. Its exit status comes
--- back through the file its wrapping shell writes.
-local function wait_exit(pid)
-  for _ = 1, 200 do
-    if h.sh("kill -0 " .. pid) ~= 0 then return end
-    os.execute("sleep 0.05")
-  end
-  error("process " .. pid .. " did not end")
-end
+local start_eddy, read_file, wait_for, wait_exit =
+  h.start_eddy, h.read_file, h.wait_for, h.wait_exit
 
 describe("examples", function()
   it("hello.lua serves lines until SIGINT, then exits 0", function()

@@ -23,19 +23,7 @@ local function run_error(fn, ...)
   return err
 end
 
--- Runs Lua code in a luajit process of its own, with eddy and the helper
--- on its paths; returns the exit status and the output.
-local function luajit(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write("package.cpath = './" .. h.build .. "/?.so;' .. package.cpath\n")
-  f:write("package.path = './tests/?.lua;' .. package.path\n")
-  f:write(code)
-  f:close()
-  local rc, out = h.sh(h.luajit .. " " .. path)
-  os.remove(path)
-  return rc, out
-end
+local luajit = h.luajit_run
 
 -- The line after the one that calls it.
 local function next_line()
