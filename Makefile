@@ -120,21 +120,23 @@ bench: all
 # the corpus kept in tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS := $(BUILD)/fuzz/http_fuzz $(BUILD)/fuzz/ws_fuzz
+FUZZ_TARGETS := $(BUILD)/fuzz/http_fuzz $(BUILD)/fuzz/ws_fuzz \
+  $(BUILD)/fuzz/codec_fuzz
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c core/http.c core/ws.c core/http.h core/ws.h
+$(BUILD)/fuzz/%: tests/fuzz/%.c core/http.c core/ws.c core/codec.c \
+  core/http.h core/ws.h core/codec.h
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $<"
-	@clang $(FUZZ_FLAGS) -o $@ $< core/http.c core/ws.c
+	@clang $(FUZZ_FLAGS) -o $@ $< core/http.c core/ws.c core/codec.c
 
 fuzz: $(FUZZ_TARGETS)
-	@for t in http ws; do \
+	@for t in http ws codec; do \
 	  mkdir -p tests/fuzz/corpus/$$t; \
 	  $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
 	    -print_final_stats=1 tests/fuzz/corpus/$$t \
 	    > $(BUILD)/fuzz/$$t.log 2>&1 & \
 	done; wait; \
-	for t in http ws; do echo "== $$t"; tail -n 12 $(BUILD)/fuzz/$$t.log; done; \
+	for t in http ws codec; do echo "== $$t"; tail -n 12 $(BUILD)/fuzz/$$t.log; done; \
 	! grep -l "ERROR:\|==ERROR\|runtime error" $(BUILD)/fuzz/*.log
 
 deps:

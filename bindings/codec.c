@@ -102,6 +102,11 @@ int eddyL_encode_values(lua_State *L, int first, int n, eddy__enc_t *enc,
   e.depth = 0;
   e.error = NULL;
   e.bad_type = NULL;
+  if (n > EDDY__CODEC_MAX_VALUES) {
+    snprintf(err, errlen, "too many values (at most %d)",
+             EDDY__CODEC_MAX_VALUES);
+    return -1;
+  }
   eddy__enc_table(enc, (uint32_t)n, 0);
   for (int i = 0; i < n; i++) {
     int top = lua_gettop(L);
@@ -134,7 +139,10 @@ static int decode_table(lua_State *L, eddy__dec_t *d,
     return -1;
   }
   luaL_checkstack(L, 4, "decoding");
-  lua_createtable(L, (int)v->narray, (int)v->npairs);
+  /* Sized by what the bytes claim only up to a point: a hostile encoding
+     would make nested claims add up long before it ran out of bytes. */
+  lua_createtable(L, v->narray < 1024 ? (int)v->narray : 1024,
+                  v->npairs < 1024 ? (int)v->npairs : 1024);
   uint32_t narray = v->narray, npairs = v->npairs;
   for (uint32_t i = 1; i <= narray; i++) {
     if (decode(L, d, depth + 1) != 0)
@@ -179,9 +187,13 @@ int eddyL_decode_values(lua_State *L, const char *data, size_t len,
     d.error = "not a list of values";
     goto fail;
   }
+  if (v.narray > EDDY__CODEC_MAX_VALUES) {
+    d.error = "too many values";
+    goto fail;
+  }
   luaL_checkstack(L, (int)v.narray + 4, "decoding");
   for (uint32_t i = 0; i < v.narray; i++)
-    if (decode(L, &d, 1) != 0)
+    if (decode(L, &d, 0) != 0)
       goto fail;
   if (!eddy__dec_done(&d)) {
     d.error = "bytes after the values";

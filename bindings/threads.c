@@ -106,6 +106,7 @@ static int run_group(eddy_runtime_t *rt, void *arg) {
   eddy__group_leave(g, rt);
   rt->opts.group = NULL;
   rt->opts.thread = 0;
+  rt->pool = NULL; /* the group's, freed with it */
   int exited = g->exited, exit_code = g->exit_code;
   eddy_group_free(g);
   /* eddy.exit in any thread ends the program, as in this one. */

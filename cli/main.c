@@ -24,6 +24,8 @@ static void usage(FILE *out) {
       "  --threads N|auto  run N reactor threads, each running the script in\n"
       "                    a Lua state of its own; auto: one per core\n"
       "                    (default 1)\n"
+      "  --task-threads N  threads of the task pool (eddy.task.run); default\n"
+      "                    one per core, started on first use\n"
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
       "                    (default 5)\n"
       "  --no-signals      leave SIGINT and SIGTERM to their defaults\n"
@@ -113,6 +115,13 @@ int main(int argc, char **argv) {
         return fail("--threads needs a number or auto", "");
       if (!parse_threads(argv[i], &threads))
         return fail("bad --threads: ", argv[i]);
+    } else if (strcmp(a, "--task-threads") == 0) {
+      int n;
+      if (++i == argc)
+        return fail("--task-threads needs a number", "");
+      if (!parse_threads(argv[i], &n) || n == 0)
+        return fail("bad --task-threads: ", argv[i]);
+      p.opts.task_threads = n;
     } else if (strcmp(a, "--grace") == 0) {
       char *end;
       if (++i == argc)

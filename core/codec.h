@@ -21,7 +21,8 @@
 #include <stdint.h>
 
 #define EDDY__CODEC_FORMAT 'E'
-#define EDDY__CODEC_MAX_DEPTH 100
+#define EDDY__CODEC_MAX_DEPTH 100   /* tables within tables */
+#define EDDY__CODEC_MAX_VALUES 4096 /* values in a list (arguments, results) */
 
 /* A growing byte string that an encoding is written into. */
 typedef struct eddy__enc_s {

@@ -95,6 +95,10 @@ typedef struct eddy_options_s {
      the function that eddy_group_run calls. */
   eddy_group_t *group;
   int thread;
+  /* Threads of the task pool (eddy.task.run), started on its first job;
+     0 (the default) means one per core. A group's threads share the pool
+     its first thread to use it makes. */
+  int task_threads;
 } eddy_options_t;
 
 EDDY_API void eddy_options_init(eddy_options_t *opts);

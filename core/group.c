@@ -34,6 +34,7 @@ int eddy_group_threads(const eddy_group_t *g) {
 void eddy_group_free(eddy_group_t *g) {
   if (g == NULL || g->running)
     return;
+  eddy__pool_free(g->pool);
   uv_mutex_destroy(&g->lock);
   free(g->members);
   free(g->ports);

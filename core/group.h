@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "eddy.h"
+#include "pool.h"
 
 /* The port a group's listeners on port 0 share: the nth such listen of
    each thread, on one address, gets the port the first one bound. */
@@ -32,6 +33,7 @@ struct eddy_group_s {
   int exit_code;            /* ... with this code */
   eddy__port_t *ports;
   int nports;
+  eddy__pool_t *pool;       /* the task pool the threads share, once used */
 };
 
 /* Joins rt to its group as thread number `thread`; leaves it. A runtime

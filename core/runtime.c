@@ -316,6 +316,11 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   }
   eddy__sched_abandon(&rt->sched);
   close_all(rt, 0);
+  /* The abandoned tasks' jobs were cancelled: none is waited for. */
+  eddy__jobport_detach(rt);
+  if (rt->owns_pool)
+    eddy__pool_free(rt->pool);
+  rt->pool = NULL;
   if (rt->dns)
     eddy__dns_free(rt->dns);
   rt->dns = NULL;

@@ -16,6 +16,7 @@
 #include "timer.h"
 #include "buffer.h"
 #include "refs.h"
+#include "pool.h"
 
 typedef struct eddy__dns_s eddy__dns_t;
 
@@ -58,6 +59,9 @@ struct eddy_runtime_s {
   int grace_phase;       /* 1: waiting for tasks, 2: cancelled them */
   eddy__closer_t *closers;
   int port0_listens;     /* listens on port 0 so far (see group.h) */
+  eddy__pool_t *pool;    /* the task pool: the group's, or its own */
+  int owns_pool;
+  eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
   char error[1024];
 };
 

@@ -40,12 +40,14 @@ local function after_run(ok, ...)
   return ...
 end
 
--- eddy.run({threads = N}, fn, ...) runs fn in N reactor threads ("auto":
--- one per core): this thread is the first, and each other thread runs fn
--- in a Lua state of its own, from its bytecode, so fn must not have
+-- eddy.run({threads = N, task_threads = P}, fn, ...) runs fn in N reactor
+-- threads ("auto": one per core), with a task pool of P threads: this
+-- thread is the first, and each other thread runs fn in a Lua state of
+-- its own, from its bytecode, so fn must not have
 -- upvalues (require what it needs inside it), and its arguments must be
 -- nil, booleans, numbers or strings. The results are the first thread's.
 local function run_threads(opts, fn, ...)
+  if opts.task_threads then M.task.configure({ threads = opts.task_threads }) end
   local threads = opts.threads or 1
   if threads == "auto" then threads = 0 end
   if type(threads) ~= "number" then
@@ -87,7 +89,7 @@ M.worker = {
 }
 
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true,
-  reactor = true, codec = true }
+  reactor = true, codec = true, task = true }
 
 return setmetatable(M, {
   __index = function(t, name)
