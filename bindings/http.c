@@ -110,7 +110,12 @@ struct hconn_s {
   eddy__sendfile_t *sendfile; /* a sendfile in progress */
   int lua_held;
   int task_held;
+  uint32_t served; /* requests read on it so far */
 };
+
+/* At a graceful stop, how long a connection that has not sent its first
+   request yet still gets: its client may have sent it already. */
+#define FRESH_GRACE_MS 1000
 
 /* ======================================================================= */
 /* Life */
@@ -790,7 +795,9 @@ static int end_request(hconn_t *c);
 static int64_t head_timeout(hconn_t *c) {
   const limits_t *lim = &c->server->limits;
   if (eddy__rbuf_len(&c->stream.rbuf) == 0 && c->scan == 0)
-    return lim->keepalive_timeout_ms;
+    return c->server->closed && lim->keepalive_timeout_ms > FRESH_GRACE_MS
+               ? FRESH_GRACE_MS
+               : lim->keepalive_timeout_ms;
   uint64_t now = uv_now(&c->stream.rt->loop);
   if (c->head_started == 0)
     c->head_started = now;
@@ -809,6 +816,7 @@ static int try_head(hconn_t *c, lua_State *L) {
   if (rc < 0)
     return eddyL_error(L, EDDY_EINVAL);
   c->head_started = 0;
+  c->served++;
   int n = push_request(L, c);
   return n > 0 ? n : eddyL_error(L, EDDY_EINVAL);
 }
@@ -836,7 +844,8 @@ static int res_next(lua_State *L) {
     return eddyL_error(L, EDDY_ECLOSED);
   if (c->state == C_CLOSED || c->state == C_UPGRADED)
     return eddyL_error(L, EDDY_ECLOSED);
-  if (c->server->closed && eddy__rbuf_len(&c->stream.rbuf) == 0) {
+  if (c->server->closed && eddy__rbuf_len(&c->stream.rbuf) == 0 &&
+      c->served > 0) {
     conn_close(c); /* a graceful stop: no new requests on old connections */
     return eddyL_error(L, EDDY_ECLOSED);
   }
@@ -1291,8 +1300,10 @@ static void on_connection(eddy__listener_t *l, int status) {
   accept_more((hserver_t *)l);
 }
 
-/* A graceful stop, or close: no new connections; idle ones close now, busy
-   ones after their current response. */
+/* A graceful stop, or close: no new connections; idle keep-alive ones
+   close now, busy ones after their current response, and fresh ones
+   after their first (its bytes may be on the way: a request on a fresh
+   connection must not fail), if it comes within FRESH_GRACE_MS. */
 static void server_close(hserver_t *srv) {
   if (srv->closed)
     return;
@@ -1300,10 +1311,15 @@ static void server_close(hserver_t *srv) {
   eddy__listener_close(&srv->listener);
   for (hconn_t *c = srv->conns, *next; c != NULL; c = next) {
     next = c->next;
-    if (c->state == C_WAIT_HEAD && eddy__rbuf_len(&c->stream.rbuf) == 0)
+    int idle = c->state == C_WAIT_HEAD && eddy__rbuf_len(&c->stream.rbuf) == 0;
+    if (idle && c->served > 0) {
       conn_close(c);
-    else
-      c->keep_alive = 0;
+      continue;
+    }
+    c->keep_alive = 0;
+    if (idle && c->wait_kind == W_HEAD &&
+        eddy__waiter_is_current(c->reader))
+      eddy__task_retime(c->reader.task, FRESH_GRACE_MS);
   }
 }
 

@@ -10,15 +10,16 @@
 #include "../core/group.h"
 #include "bindings.h"
 
-/* info() -> thread, threads, worker, workers (worker processes: one
-   until there are several). */
+/* info() -> thread, threads, worker, workers (1, 1 outside a worker
+   process). */
 static int threads_info(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy_group_t *g = rt->opts.group;
+  eddy_worker_t *w = rt->opts.worker;
   lua_pushinteger(L, g != NULL ? rt->opts.thread : 1);
   lua_pushinteger(L, g != NULL ? g->threads : 1);
-  lua_pushinteger(L, 1);
-  lua_pushinteger(L, 1);
+  lua_pushinteger(L, w != NULL ? eddy_worker_id(w) : 1);
+  lua_pushinteger(L, w != NULL ? eddy_worker_count(w) : 1);
   return 4;
 }
 

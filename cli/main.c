@@ -24,6 +24,10 @@ static void usage(FILE *out) {
       "  --threads N|auto  run N reactor threads, each running the script in\n"
       "                    a Lua state of its own; auto: one per core\n"
       "                    (default 1)\n"
+      "  --workers N|auto  run N worker processes under a master that holds\n"
+      "                    the listening sockets, restarts a worker that\n"
+      "                    dies, reloads on SIGHUP, stops on SIGTERM/SIGINT\n"
+      "  --pid-file path   with --workers: write the master's pid there\n"
       "  --task-threads N  threads of the task pool (eddy.task.run); default\n"
       "                    one per core, started on first use\n"
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
@@ -47,6 +51,7 @@ typedef struct program_s {
   const char *script; /* NULL: none */
   int argc;           /* the script's arguments */
   char **argv;
+  int threads;        /* reactor threads per process */
 } program_t;
 
 /* Loads the program into a runtime of its own and runs it. A failure to
@@ -77,6 +82,26 @@ static int run_program(eddy_group_t *g, int thread, void *data) {
   return status;
 }
 
+/* A process's threads (in a worker of its own, or the only process). */
+static int run_process(eddy_worker_t *w, program_t *p) {
+  p->opts.worker = w;
+  if (p->threads == 1)
+    return run_program(NULL, 0, p);
+  eddy_group_t *g = eddy_group_new(p->threads);
+  if (g == NULL)
+    return fail("cannot start: ", "out of memory");
+  int status = eddy_group_run(g, run_program, p);
+  if (status < 0)
+    status = fail("cannot start the threads: ", eddy_strerror(status));
+  eddy_group_free(g);
+  return status;
+}
+
+static int run_worker(eddy_worker_t *w, int id, void *data) {
+  (void)id;
+  return run_process(w, data);
+}
+
 static int parse_threads(const char *s, int *threads) {
   char *end;
   if (strcmp(s, "auto") == 0) {
@@ -94,7 +119,9 @@ int main(int argc, char **argv) {
   program_t p;
   memset(&p, 0, sizeof p);
   eddy_options_init(&p.opts);
-  int threads = 1;
+  eddy_master_options_t master;
+  eddy_master_options_init(&master);
+  int threads = 1, workers = -1; /* -1: no master */
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -115,6 +142,15 @@ int main(int argc, char **argv) {
         return fail("--threads needs a number or auto", "");
       if (!parse_threads(argv[i], &threads))
         return fail("bad --threads: ", argv[i]);
+    } else if (strcmp(a, "--workers") == 0) {
+      if (++i == argc)
+        return fail("--workers needs a number or auto", "");
+      if (!parse_threads(argv[i], &workers))
+        return fail("bad --workers: ", argv[i]);
+    } else if (strcmp(a, "--pid-file") == 0) {
+      if (++i == argc)
+        return fail("--pid-file needs a path", "");
+      master.pid_file = argv[i];
     } else if (strcmp(a, "--task-threads") == 0) {
       int n;
       if (++i == argc)
@@ -149,17 +185,21 @@ int main(int argc, char **argv) {
     p.script = argv[i];
     p.argc = argc - i - 1;
     p.argv = argv + i + 1;
-    if (threads != 1 && strcmp(p.script, "-") == 0)
-      return fail("--threads: ", "each thread reads the script: give a file");
+    if ((threads != 1 || workers >= 0) && strcmp(p.script, "-") == 0)
+      return fail("--threads, --workers: ",
+                  "each thread and worker reads the script: give a file");
   }
-  if (threads == 1)
-    return run_program(NULL, 0, &p);
-  eddy_group_t *g = eddy_group_new(threads);
-  if (g == NULL)
-    return fail("cannot start: ", "out of memory");
-  int status = eddy_group_run(g, run_program, &p);
+  p.threads = threads;
+  if (workers < 0) {
+    if (master.pid_file != NULL)
+      return fail("--pid-file goes with --workers", "");
+    return run_process(NULL, &p);
+  }
+  master.workers = workers;
+  /* A worker is killed once its own grace period is well over. */
+  master.kill_after = p.opts.shutdown_grace + 10;
+  int status = eddy_master_run(&master, run_worker, &p);
   if (status < 0)
-    status = fail("cannot start the threads: ", eddy_strerror(status));
-  eddy_group_free(g);
+    status = fail("cannot start the workers: ", eddy_strerror(status));
   return status;
 }

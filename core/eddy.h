@@ -68,6 +68,7 @@ EDDY_API const char *eddy_version(void);
 
 typedef struct eddy_runtime_s eddy_runtime_t;
 typedef struct eddy_group_s eddy_group_t;
+typedef struct eddy_worker_s eddy_worker_t;
 
 /* Log levels, as syslog orders them. */
 #define EDDY_LOG_ERROR 3
@@ -99,6 +100,9 @@ typedef struct eddy_options_s {
      0 (the default) means one per core. A group's threads share the pool
      its first thread to use it makes. */
   int task_threads;
+  /* The worker process this runtime runs in (see eddy_master_run), or
+     NULL. Its listeners then use the sockets the master holds. */
+  eddy_worker_t *worker;
 } eddy_options_t;
 
 EDDY_API void eddy_options_init(eddy_options_t *opts);
@@ -176,6 +180,43 @@ EDDY_API int eddy_group_stop(eddy_group_t *g);
 
 /* Frees the group. Not while eddy_group_run runs. */
 EDDY_API void eddy_group_free(eddy_group_t *g);
+
+/* ===================================================================== */
+/* Worker processes */
+
+/*
+ * A master process that runs no Lua: it forks worker processes, each
+ * running the host's function, and holds the listening sockets they use
+ * (created on their first request, one SO_REUSEPORT socket per worker and
+ * reactor thread, kept open for as long as the master runs, so that no
+ * connection queued on them is lost when a worker goes). It restarts a
+ * worker that dies (with a growing delay while it keeps dying); on SIGHUP
+ * it starts a new worker for each one and stops the old one gracefully
+ * once the new one runs; on SIGTERM or SIGINT it stops them all
+ * gracefully, and a second signal kills them.
+ */
+typedef struct eddy_master_options_s {
+  int workers;          /* how many (default 1; 0 or less: one per core) */
+  const char *pid_file; /* the master's pid is written there; NULL: none */
+  /* Seconds a stopping worker gets before it is killed (default 30): more
+     than its runtimes' shutdown_grace. */
+  double kill_after;
+} eddy_master_options_t;
+
+EDDY_API void eddy_master_options_init(eddy_master_options_t *opts);
+
+/* Runs in a worker: makes runtimes with opts.worker = w, runs them, and
+   returns the worker's exit status. id is 1 to workers. */
+typedef int (*eddy_worker_fn)(eddy_worker_t *w, int id, void *data);
+
+/* Runs the master until every worker has ended or a stop completes;
+   returns its exit status. Call it before any thread exists: it forks. */
+EDDY_API int eddy_master_run(const eddy_master_options_t *opts,
+                             eddy_worker_fn fn, void *data);
+
+/* The worker's number (1 to count) and the number of workers. */
+EDDY_API int eddy_worker_id(const eddy_worker_t *w);
+EDDY_API int eddy_worker_count(const eddy_worker_t *w);
 
 #ifdef __cplusplus
 }

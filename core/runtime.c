@@ -17,6 +17,7 @@
 
 #include "dns.h"
 #include "group.h"
+#include "worker.h"
 
 /* ======================================================================= */
 /* Process-wide setup */
@@ -123,6 +124,12 @@ void eddy__runtime_exit(eddy_runtime_t *rt, int code) {
   rt->stopping = 1;
   rt->stop_code = code;
   uv_stop(&rt->loop);
+}
+
+void eddy__runtime_started(eddy_runtime_t *rt) {
+  rt->started = 1;
+  if (rt->opts.worker != NULL && !rt->stopping)
+    eddy__worker_ready(rt->opts.worker);
 }
 
 void eddy__runtime_idle(eddy_runtime_t *rt) {

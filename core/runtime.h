@@ -59,6 +59,7 @@ struct eddy_runtime_s {
   int grace_phase;       /* 1: waiting for tasks, 2: cancelled them */
   eddy__closer_t *closers;
   int port0_listens;     /* listens on port 0 so far (see group.h) */
+  int started;           /* the main chunks have run their first part */
   eddy__pool_t *pool;    /* the task pool: the group's, or its own */
   int owns_pool;
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
@@ -84,6 +85,9 @@ void eddy__runtime_exit(eddy_runtime_t *rt, int code);
 void eddy__runtime_shutdown(eddy_runtime_t *rt);
 /* The script handles SIGINT or SIGTERM itself (on) or no longer (off). */
 void eddy__runtime_user_signal(eddy_runtime_t *rt, int signum, int on);
+/* Called by the scheduler once the first ready tasks (the main chunks)
+   have run: a worker process tells its master it runs. */
+void eddy__runtime_started(eddy_runtime_t *rt);
 /* Called by the scheduler when the last live task ends. */
 void eddy__runtime_idle(eddy_runtime_t *rt);
 

@@ -225,7 +225,10 @@ static void run_ready(eddy__sched_t *s) {
 }
 
 static void on_check(uv_check_t *check) {
-  run_ready(check->data);
+  eddy__sched_t *s = check->data;
+  run_ready(s);
+  if (!s->rt->started)
+    eddy__runtime_started(s->rt);
 }
 
 static void on_idle(uv_idle_t *idle) {

@@ -5,9 +5,11 @@
 
 #include <netinet/in.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "group.h"
+#include "worker.h"
 
 #define listener_of(p, field) \
   ((eddy__listener_t *)((char *)(p) - offsetof(eddy__listener_t, field)))
@@ -43,6 +45,35 @@ static int bind_listener(eddy_runtime_t *rt, eddy__listener_t *l,
   return uv_tcp_bind(&l->tcp, addr, uv_flags);
 }
 
+/* In a worker process, the master holds the listening sockets (so that
+   they outlive the worker): ask it for this thread's, and listen on it. */
+static int listen_in_worker(eddy_runtime_t *rt, eddy__listener_t *l,
+                            const struct sockaddr *addr, int backlog,
+                            unsigned flags) {
+  int nth = port_is_zero(addr) ? rt->port0_listens++ : 0;
+  int fd = eddy__worker_listen(rt->opts.worker, addr,
+                               rt->opts.thread > 0 ? rt->opts.thread : 1, nth,
+                               (flags & EDDY__LISTEN_IPV6ONLY) != 0, backlog);
+  if (fd < 0)
+    return fd;
+  int rc = uv_tcp_init(&rt->loop, &l->tcp);
+  if (rc != 0) {
+    close(fd);
+    return eddy__error_from_uv(rc);
+  }
+  eddy__closer_add(rt, &l->closer);
+  rc = uv_tcp_open(&l->tcp, fd);
+  if (rc != 0)
+    close(fd);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
+  if (rc != 0) {
+    eddy__listener_close(l); /* on_close follows */
+    return eddy__error_from_uv(rc);
+  }
+  return 0;
+}
+
 int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
                          const struct sockaddr *addr, int backlog,
                          unsigned flags) {
@@ -52,6 +83,8 @@ int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
   l->tcp.data = l;
   l->closer.close = close_by_stop;
   l->closer.stop = close_by_stop;
+  if (rt->opts.worker != NULL)
+    return listen_in_worker(rt, l, addr, backlog, flags);
   /* init_ex makes the socket now, so that SO_REUSEPORT can be set before
      bind: libuv 1.44 has no flag for it. */
   int rc = uv_tcp_init_ex(&rt->loop, &l->tcp, addr->sa_family);
