@@ -49,6 +49,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.reactor", luaopen_eddy_c_reactor},
     {"eddy.c.codec", luaopen_eddy_c_codec},
     {"eddy.c.taskpool", luaopen_eddy_c_taskpool},
+    {"eddy.c.shared", luaopen_eddy_c_shared},
     {"eddy.c.timer", luaopen_eddy_c_timer},
     {"eddy.c.tcp", luaopen_eddy_c_tcp},
     {"eddy.c.udp", luaopen_eddy_c_udp},

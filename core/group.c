@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "shared.h"
 
 eddy_group_t *eddy_group_new(int threads) {
   if (threads <= 0)
@@ -35,6 +36,7 @@ void eddy_group_free(eddy_group_t *g) {
   if (g == NULL || g->running)
     return;
   eddy__pool_free(g->pool);
+  eddy__shmaps_free(g->shmaps);
   uv_mutex_destroy(&g->lock);
   free(g->members);
   free(g->ports);

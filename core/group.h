@@ -34,6 +34,7 @@ struct eddy_group_s {
   eddy__port_t *ports;
   int nports;
   eddy__pool_t *pool;       /* the task pool the threads share, once used */
+  struct eddy__shmap_s *shmaps; /* shared dictionaries mapped */
 };
 
 /* Joins rt to its group as thread number `thread`; leaves it. A runtime

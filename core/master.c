@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "shared.h"
 #include "worker.h"
 
 #define BACKOFF_FIRST_MS 100
@@ -57,6 +59,14 @@ typedef struct sock_s {
   int fd;
 } sock_t;
 
+/* A shared dictionary's block, made on a worker's first request. */
+typedef struct shared_s {
+  char name[64];
+  uint64_t size;
+  unsigned flags;
+  int fd;
+} shared_t;
+
 typedef struct master_s {
   eddy_master_options_t opts;
   eddy_worker_fn fn;
@@ -66,6 +76,8 @@ typedef struct master_s {
   slot_t *slots;
   sock_t *socks;
   int nsocks;
+  shared_t *shared;
+  int nshared;
   int sigfd;
   sigset_t oldmask;
   int stopping;       /* 1: asked the workers to stop; 2: killed them */
@@ -192,8 +204,8 @@ static int socket_for(master_t *m, int slot, const eddy__msg_t *req) {
   return fd;
 }
 
-static void send_reply(int chan, int err, int fd) {
-  eddy__reply_t r = {err};
+static void send_reply(int chan, const eddy__reply_t *reply, int fd) {
+  eddy__reply_t r = *reply;
   struct iovec iov = {&r, sizeof r};
   char control[CMSG_SPACE(sizeof(int))];
   struct msghdr mh;
@@ -212,6 +224,44 @@ static void send_reply(int chan, int err, int fd) {
   }
   while (sendmsg(chan, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
     ;
+}
+
+/* The block of a shared dictionary: the one made before under that name
+   (a request of another size is refused), or a new one. */
+static shared_t *shared_for(master_t *m, const eddy__msg_t *req, int *err) {
+  char name[sizeof req->name];
+  memcpy(name, req->name, sizeof name);
+  name[sizeof name - 1] = '\0';
+  for (int i = 0; i < m->nshared; i++)
+    if (strcmp(m->shared[i].name, name) == 0) {
+      if (req->size != 0 && req->size != m->shared[i].size) {
+        *err = EDDY_EINVAL;
+        return NULL;
+      }
+      return &m->shared[i];
+    }
+  if (req->size == 0) {
+    *err = EDDY_ENOTFOUND;
+    return NULL;
+  }
+  shared_t *list = realloc(m->shared, (size_t)(m->nshared + 1) * sizeof *list);
+  if (list == NULL) {
+    *err = EDDY_ENOMEM;
+    return NULL;
+  }
+  m->shared = list;
+  int fd;
+  void *mem;
+  *err = eddy__shared_make((size_t)req->size, req->flags, &fd, &mem);
+  if (*err != 0)
+    return NULL;
+  munmap(mem, (size_t)req->size); /* the master itself never reads it */
+  shared_t *sh = &list[m->nshared++];
+  memcpy(sh->name, name, sizeof sh->name);
+  sh->size = req->size;
+  sh->flags = req->flags;
+  sh->fd = fd;
+  return sh;
 }
 
 /* ======================================================================= */
@@ -233,6 +283,8 @@ static void worker_main(master_t *m, int slot, int chan) {
       close(m->procs[i].chan);
   for (int i = 0; i < m->nsocks; i++)
     close(m->socks[i].fd);
+  for (int i = 0; i < m->nshared; i++)
+    close(m->shared[i].fd);
   /* Its own process group: a Ctrl-C in the terminal reaches the master,
      which stops the workers once, gracefully. If the master dies, the
      worker is told to stop. */
@@ -373,7 +425,16 @@ static void on_message(master_t *m, proc_t *p) {
     on_ready(m, p);
   } else if (msg.type == EDDY__MSG_LISTEN) {
     int fd = socket_for(m, p->slot, &msg);
-    send_reply(p->chan, fd < 0 ? eddy__error_from_uv(fd) : 0, fd);
+    eddy__reply_t r = {fd < 0 ? eddy__error_from_uv(fd) : 0, 0, 0};
+    send_reply(p->chan, &r, fd);
+  } else if (msg.type == EDDY__MSG_SHARED) {
+    eddy__reply_t r = {0, 0, 0};
+    shared_t *sh = shared_for(m, &msg, &r.err);
+    if (sh != NULL) {
+      r.size = sh->size;
+      r.flags = sh->flags;
+    }
+    send_reply(p->chan, &r, sh != NULL ? sh->fd : -1);
   }
 }
 
@@ -545,10 +606,13 @@ int eddy_master_run(const eddy_master_options_t *opts, eddy_worker_fn fn,
   }
   for (int i = 0; i < m.nsocks; i++)
     close(m.socks[i].fd);
+  for (int i = 0; i < m.nshared; i++)
+    close(m.shared[i].fd);
   if (m.sigfd >= 0)
     close(m.sigfd);
   sigprocmask(SIG_SETMASK, &m.oldmask, NULL);
   free(m.socks);
+  free(m.shared);
   free(m.procs);
   free(m.slots);
   return status;

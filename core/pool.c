@@ -23,7 +23,8 @@ struct eddy__pool_s {
   int size;
   int started;          /* threads made */
   int stopping;
-  int orphans;          /* detached threads still running */
+  int orphans;          /* detached threads still running, and the
+                           eddy__pool_free in progress: the last frees it */
   pool_thread_t *threads;
   eddy__pool_ops_t ops;
   void *arg;
@@ -217,11 +218,17 @@ static void pool_thread(void *arg) {
     post(job);
     uv_mutex_lock(&p->lock);
   }
-  int last_orphan = self->detached && --p->orphans == 0;
   uv_mutex_unlock(&p->lock);
+  /* Before this thread lets go of the pool: once it has, the last holder
+     may free it. */
   if (state != NULL)
     p->ops.thread_free(state);
-  if (last_orphan)
+  if (!self->detached)
+    return; /* eddy__pool_free joins it */
+  uv_mutex_lock(&p->lock);
+  int last = --p->orphans == 0;
+  uv_mutex_unlock(&p->lock);
+  if (last)
     pool_release(p);
 }
 
@@ -240,12 +247,17 @@ void eddy__pool_free(eddy__pool_t *p) {
       p->orphans++;
       pthread_detach(p->threads[i].tid);
     }
-  int orphans = p->orphans;
+  /* This call holds the pool as an orphan does while it joins the other
+     threads: an orphan that ends meanwhile must not free it. */
+  p->orphans++;
   uv_mutex_unlock(&p->lock);
   for (int i = 0; i < p->started; i++)
     if (!p->threads[i].detached)
       uv_thread_join(&p->threads[i].tid);
-  if (orphans == 0)
+  uv_mutex_lock(&p->lock);
+  int last = --p->orphans == 0;
+  uv_mutex_unlock(&p->lock);
+  if (last)
     pool_release(p);
 }
 
@@ -309,7 +321,9 @@ int eddy__pool_cancel(eddy__pool_t *p, eddy__job_t *job) {
     port_unref(job->port);
     return 1;
   }
-  if (job->state == EDDY__JOB_RUNNING && p->ops.interrupt != NULL)
+  /* A thread that could not make its state runs no code to interrupt. */
+  if (job->state == EDDY__JOB_RUNNING && job->thread != NULL &&
+      p->ops.interrupt != NULL)
     p->ops.interrupt(job->thread);
   uv_mutex_unlock(&p->lock);
   waiter_gone(job->port);

@@ -17,6 +17,7 @@
 
 #include "dns.h"
 #include "group.h"
+#include "shared.h"
 #include "worker.h"
 
 /* ======================================================================= */
@@ -328,6 +329,8 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   if (rt->owns_pool)
     eddy__pool_free(rt->pool);
   rt->pool = NULL;
+  eddy__shmaps_free(rt->shmaps);
+  rt->shmaps = NULL;
   if (rt->dns)
     eddy__dns_free(rt->dns);
   rt->dns = NULL;

@@ -63,6 +63,7 @@ struct eddy_runtime_s {
   eddy__pool_t *pool;    /* the task pool: the group's, or its own */
   int owns_pool;
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
+  struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
   char error[1024];
 };
 

@@ -46,6 +46,26 @@ static int recv_reply(int fd, eddy__reply_t *r, int *passed) {
   return 0;
 }
 
+/* Sends a request and waits for the answer and its descriptor. */
+static int ask(eddy_worker_t *w, const eddy__msg_t *m, eddy__reply_t *r) {
+  int fd = -1;
+  /* A short round trip, on the loop thread: the master answers at once.
+     One request at a time over the one link. */
+  uv_mutex_lock(&w->lock);
+  int rc = send_msg(w->chan, m) == (ssize_t)sizeof *m
+               ? recv_reply(w->chan, r, &fd)
+               : -1;
+  uv_mutex_unlock(&w->lock);
+  if (rc != 0 || r->err != 0 || fd < 0) {
+    if (fd >= 0)
+      close(fd);
+    return rc != 0 ? EDDY_ECLOSED /* the master has gone */
+           : r->err != 0 ? r->err
+                         : EDDY_EIO;
+  }
+  return fd;
+}
+
 int eddy__worker_listen(eddy_worker_t *w, const struct sockaddr *addr,
                         int thread, int nth, int ipv6only, int backlog) {
   eddy__msg_t m;
@@ -59,25 +79,24 @@ int eddy__worker_listen(eddy_worker_t *w, const struct sockaddr *addr,
          addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                      : sizeof(struct sockaddr_in));
   eddy__reply_t r;
-  int fd = -1;
-  /* A short round trip at start-up, on the loop thread: the master
-     answers at once. One request at a time over the one link. */
-  uv_mutex_lock(&w->lock);
-  int rc = send_msg(w->chan, &m) == (ssize_t)sizeof m
-               ? recv_reply(w->chan, &r, &fd)
-               : -1;
-  uv_mutex_unlock(&w->lock);
-  if (rc != 0) {
-    if (fd >= 0)
-      close(fd);
-    return EDDY_ECLOSED; /* the master has gone */
-  }
-  if (r.err != 0 || fd < 0) {
-    if (fd >= 0)
-      close(fd);
-    return r.err != 0 ? r.err : EDDY_EIO;
-  }
-  return fd;
+  return ask(w, &m, &r);
+}
+
+int eddy__worker_shared(eddy_worker_t *w, const char *name, size_t *size,
+                        unsigned *flags, int *fd) {
+  eddy__msg_t m;
+  memset(&m, 0, sizeof m);
+  m.type = EDDY__MSG_SHARED;
+  strncpy(m.name, name, sizeof m.name - 1);
+  m.size = *size;
+  m.flags = *flags;
+  eddy__reply_t r;
+  *fd = ask(w, &m, &r);
+  if (*fd < 0)
+    return *fd;
+  *size = (size_t)r.size;
+  *flags = r.flags;
+  return 0;
 }
 
 void eddy__worker_ready(eddy_worker_t *w) {

@@ -7,12 +7,15 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../core/eddy.h"
+#include "../../core/pool.h"
+#include "../../core/runtime.h"
 #include "tap.h"
 
 static eddy_runtime_t *run_code(const char *code, int *status) {
@@ -267,9 +270,66 @@ static void test_group(void) {
   eddy_group_free(g);
 }
 
+/* ======================================================================= */
+/* The task pool's threads outlive eddy__pool_free when busy */
+
+typedef struct pool_state_s {
+  int ran; /* this thread ran a job */
+} pool_state_t;
+
+static atomic_int pool_job_running, pool_jobs_done;
+
+static void *pool_state_new(void *arg) {
+  (void)arg;
+  return calloc(1, sizeof(pool_state_t));
+}
+
+/* An idle thread ends slowly, so that a busy one ends first. */
+static void pool_state_free(void *state) {
+  if (!((pool_state_t *)state)->ran)
+    usleep(150 * 1000);
+  free(state);
+}
+
+static void pool_job_run(eddy__job_t *job, void *state) {
+  (void)job;
+  ((pool_state_t *)state)->ran = 1;
+  atomic_store(&pool_job_running, 1);
+  usleep(30 * 1000);
+}
+
+static void pool_job_done(eddy__job_t *job) {
+  atomic_fetch_add(&pool_jobs_done, 1);
+  free(job);
+}
+
+static void test_pool_free(void) {
+  static const eddy__pool_ops_t ops = {pool_state_new, pool_state_free, NULL,
+                                       NULL};
+  eddy_runtime_t *rt = eddy_new(NULL);
+  eddy__pool_t *p = eddy__pool_new(2, &ops, NULL);
+  eddy__job_t *job = calloc(1, sizeof *job);
+  job->run = pool_job_run;
+  job->done = pool_job_done;
+  ok(eddy__pool_submit(p, rt, job) == 0, "a job goes to the pool");
+  while (!atomic_load(&pool_job_running))
+    usleep(1000);
+  ok(eddy__pool_cancel(p, job) == 0, "a running job is not taken back");
+  /* The busy thread ends while the idle one is being joined: it must not
+     free the pool under eddy__pool_free (AddressSanitizer sees it). */
+  double t0 = now_s();
+  eddy__pool_free(p);
+  ok(now_s() - t0 < 1.0, "eddy__pool_free does not wait for the job");
+  usleep(100 * 1000);
+  eddy_free(rt);
+  ok(atomic_load(&pool_jobs_done) == 1, "the given-up job is freed once (%d)",
+     atomic_load(&pool_jobs_done));
+}
+
 int main(void) {
   test_basic();
   test_group();
+  test_pool_free();
   test_errors();
   test_stop();
   test_two_runtimes();
