@@ -4,14 +4,22 @@
  * core/shared.h and core/shdict.h). Strings, numbers and booleans are
  * stored as they are; tables go through the codec.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/codec.h"
 #include "../core/shared.h"
 #include "bindings.h"
 
 static const eddyL_class_t dict_class = {"eddy.shared.dict"};
+static const eddyL_class_t atomic_class = {"eddy.shared.atomic"};
+
+/* Cells live in a dictionary of their own, which never evicts. */
+#define SYNC_DICT "eddy.sync"
+#define SYNC_SIZE (1024 * 1024)
 
 typedef struct dict_box_s {
   eddy__shmap_t *map;
@@ -381,8 +389,116 @@ static int dict_tostring(lua_State *L) {
   return 1;
 }
 
+/* ======================================================================= */
+/* Atomics: 64-bit integers in shared memory */
+
+typedef struct atomic_box_s {
+  eddy__shmap_t *map; /* keeps the block mapped */
+  int64_t *cell;
+} atomic_box_t;
+
+static int64_t *check_cell(lua_State *L) {
+  return ((atomic_box_t *)eddyL_checkobject(L, 1, &atomic_class))->cell;
+}
+
+/* Numbers cross as 64-bit integers: exact up to 2^53. */
+static int64_t check_int(lua_State *L, int idx) {
+  double n = luaL_checknumber(L, idx);
+  if (n != (double)(int64_t)n || n > 9007199254740992.0 ||
+      n < -9007199254740992.0)
+    luaL_argerror(L, idx, "an integer within 2^53 expected");
+  return (int64_t)n;
+}
+
+/* atomic(name[, init]) -> atomic */
+static int shared_atomic(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  size_t klen;
+  const char *name = luaL_checklstring(L, 1, &klen);
+  int64_t init = lua_isnoneornil(L, 2) ? 0 : check_int(L, 2);
+  eddy__shmap_t *map;
+  int err = eddy__shared_open(rt, SYNC_DICT, SYNC_SIZE, 0, &map);
+  if (err != 0)
+    return luaL_error(L, "eddy.shared.atomic: %s", eddy_strerror(err));
+  int64_t *cell = eddy__shdict_cell(map->dict, name, klen, init, &err);
+  if (cell == NULL) {
+    eddy__shmap_unref(map);
+    return luaL_error(L, "eddy.shared.atomic: '%s': %s", name,
+                      err == EDDY_EFULL ? "no memory" : eddy_strerror(err));
+  }
+  atomic_box_t *box = eddyL_newobject(L, &atomic_class, sizeof *box);
+  box->map = map;
+  box->cell = cell;
+  return 1;
+}
+
+static int atomic_get(lua_State *L) {
+  lua_pushnumber(L, (double)__atomic_load_n(check_cell(L), __ATOMIC_SEQ_CST));
+  return 1;
+}
+
+static int atomic_set(lua_State *L) {
+  int64_t *cell = check_cell(L);
+  __atomic_store_n(cell, check_int(L, 2), __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+/* add([n]) -> the new value */
+static int atomic_add(lua_State *L) {
+  int64_t *cell = check_cell(L);
+  int64_t n = lua_isnoneornil(L, 2) ? 1 : check_int(L, 2);
+  lua_pushnumber(L, (double)__atomic_add_fetch(cell, n, __ATOMIC_SEQ_CST));
+  return 1;
+}
+
+/* cas(expected, new) -> true | false, the current value */
+static int atomic_cas(lua_State *L) {
+  int64_t *cell = check_cell(L);
+  int64_t expected = check_int(L, 2), desired = check_int(L, 3);
+  if (__atomic_compare_exchange_n(cell, &expected, desired, 0,
+                                  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushnumber(L, (double)expected);
+  return 2;
+}
+
+static int atomic_gc(lua_State *L) {
+  atomic_box_t *box = eddyL_toobject(L, 1);
+  eddy__shmap_unref(box->map);
+  box->map = NULL;
+  return 0;
+}
+
+/* alive(pid) -> whether a process is there (a lock's owner may be gone). */
+static int shared_alive(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH));
+  return 1;
+}
+
+static int shared_pid(lua_State *L) {
+  lua_pushinteger(L, getpid());
+  return 1;
+}
+
+static const luaL_Reg atomic_methods[] = {
+    {"get", atomic_get}, {"set", atomic_set}, {"add", atomic_add},
+    {"cas", atomic_cas}, {NULL, NULL},
+};
+
+static const luaL_Reg atomic_meta[] = {
+    {"__gc", atomic_gc},
+    {NULL, NULL},
+};
+
 static const luaL_Reg shared_funcs[] = {
     {"dict", shared_dict},
+    {"atomic", shared_atomic},
+    {"alive", shared_alive},
+    {"pid", shared_pid},
     {NULL, NULL},
 };
 
@@ -406,6 +522,7 @@ static const luaL_Reg dict_meta[] = {
 
 int luaopen_eddy_c_shared(lua_State *L) {
   eddyL_newclass(L, &dict_class, dict_methods, dict_meta);
+  eddyL_newclass(L, &atomic_class, atomic_methods, atomic_meta);
   eddyL_newlib(L, shared_funcs);
   return 1;
 }

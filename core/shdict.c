@@ -572,6 +572,33 @@ int eddy__shdict_llen(eddy__shdict_t *d, const char *key, size_t klen,
   return rc;
 }
 
+int64_t *eddy__shdict_cell(eddy__shdict_t *d, const char *key, size_t klen,
+                           int64_t init, int *err) {
+  *err = 0;
+  lock(d);
+  entry_t *e = find(d, key, klen);
+  if (e == NULL) {
+    /* Room to align the cell: the value follows a key of any length. */
+    e = new_entry(d, key, klen, 2 * sizeof(int64_t), err);
+    if (e != NULL)
+      e->kind = EDDY__SHD_CELL;
+  } else if (e->kind != EDDY__SHD_CELL) {
+    *err = EDDY_EINVAL;
+    e = NULL;
+  }
+  int64_t *cell = NULL;
+  if (e != NULL) {
+    uintptr_t p = (uintptr_t)value_of(e);
+    cell = (int64_t *)((p + 7) & ~(uintptr_t)7);
+    if (e->pad[0] == 0) { /* new: pad[0] marks a cell initialised */
+      __atomic_store_n(cell, init, __ATOMIC_SEQ_CST);
+      e->pad[0] = 1;
+    }
+  }
+  unlock(d);
+  return cell;
+}
+
 void eddy__shdict_stats(eddy__shdict_t *d, eddy__shdict_stats_t *st) {
   lock(d);
   st->capacity = d->h.size - d->h.arena;

@@ -81,6 +81,15 @@ int eddy__shdict_pop(eddy__shdict_t *d, const char *key, size_t klen,
 int eddy__shdict_llen(eddy__shdict_t *d, const char *key, size_t klen,
                       size_t *len);
 
+/* An 8-byte cell for atomic operations (__atomic builtins, which work
+   across processes on shared memory): the entry of kind 'a' under key,
+   made with init if absent. It never moves while the dictionary lives,
+   unless deleted, so a dictionary of cells must not evict. NULL with
+   *err when it cannot be made, or the key holds something else. */
+#define EDDY__SHD_CELL 'a'
+int64_t *eddy__shdict_cell(eddy__shdict_t *d, const char *key, size_t klen,
+                           int64_t init, int *err);
+
 /* Figures: capacity, bytes in use, entries, evictions, and locks taken
    over from a process that died holding them. */
 typedef struct eddy__shdict_stats_s {

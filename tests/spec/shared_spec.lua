@@ -168,4 +168,108 @@ describe("eddy.shared.dict", function()
     h.wait_exit(pid)
     assert.equal("rc=0", h.wait_for(status, "(rc=%d+)"))
   end)
+
+  it("atomics: get, set, add, cas, shared by threads", function()
+    local a = eddy.shared.atomic("spec-atomic", 5)
+    assert.equal(5, a:get())
+    assert.equal(6, a:add())
+    assert.equal(16, a:add(10))
+    assert.is_true(a:cas(16, 20))
+    assert.same({ false, 20 }, { a:cas(1, 2) })
+    a:set(-3)
+    assert.equal(-3, eddy.shared.atomic("spec-atomic", 99):get()) -- init only once
+    assert.has_error(function() a:set(0.5) end)
+    assert.has_error(function() a:add(2 ^ 60) end)
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local n = eddy.shared.atomic("n")
+      local done = eddy.shared.atomic("done")
+      for _ = 1, 100000 do n:add(1) end
+      done:add(1)
+      while done:get() < 4 do eddy.sleep(0.01) end
+      if eddy.worker.thread() == 1 then print(n:get()) end
+    ]], "", "--threads 4")
+    assert.equal(0, rc, out)
+    assert.equal("400000\n", out)
+  end)
+
+  it("a lock across threads keeps a read-modify-write whole", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local d = eddy.shared.dict("locked", { size = "1m" })
+      local lock = eddy.shared.lock("counter")
+      local done = eddy.shared.atomic("done")
+      local wg = eddy.waitgroup()
+      for _ = 1, 5 do
+        wg:spawn(function()
+          for _ = 1, 40 do
+            assert(lock:with(function()
+              local v = d:get("v") or 0
+              eddy.sleep(0) -- others run here, and must wait for the lock
+              d:set("v", v + 1)
+            end, 10))
+          end
+        end)
+      end
+      wg:wait()
+      done:add(1)
+      while done:get() < 3 do eddy.sleep(0.01) end
+      if eddy.worker.thread() == 1 then print(d:get("v")) end
+    ]], "", "--threads 3")
+    assert.equal(0, rc, out)
+    assert.equal("600\n", out)
+  end)
+
+  it("lock: timeout, cancel, misuse", function()
+    h.run(function()
+      local a, b = eddy.shared.lock("spec-lock"), eddy.shared.lock("spec-lock")
+      assert.is_true(a:acquire())
+      assert.is_true(a:held())
+      local t0 = eddy.now()
+      assert.same({ nil, "timeout" }, { b:acquire(0.05) })
+      assert.is_true(eddy.now() - t0 >= 0.04)
+      local waiter = eddy.spawn(function() return b:acquire() end)
+      eddy.sleep(0.02)
+      waiter:cancel()
+      assert.same({ true, nil, "cancelled" }, { waiter:join() })
+      assert.has_error(function() a:acquire() end)
+      local releaser = eddy.spawn(function()
+        eddy.sleep(0.02)
+        assert.has_error(function() a:release() end) -- not this task's
+      end)
+      releaser:join()
+      assert.is_true(a:release())
+      assert.is_true(b:acquire(1)) -- handed over once released
+      assert.is_false(a:held())
+      assert.has_error(function() a:release() end)
+      assert.is_true(b:release())
+      assert.same({ true, 1, 2 }, { b:with(function() return 1, 2 end) })
+      assert.has_error(function() b:with(function() error("inside", 0) end) end, "inside")
+      assert.is_false(b:held()) -- released on the way out
+    end)
+  end)
+
+  it("a lock whose holder's process died is taken over", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local ffi = require "ffi"
+      ffi.cdef("int getpid(void);")
+      local flags = eddy.shared.dict("flags", { size = "64k" })
+      local lock = eddy.shared.lock("dies")
+      if eddy.worker.id() == 1 and not flags:get("died") then
+        assert(lock:acquire())
+        flags:set("died", true)
+        os.execute("kill -9 " .. ffi.C.getpid()) -- dies holding it
+      elseif eddy.worker.id() == 2 then
+        while not flags:get("died") do eddy.sleep(0.01) end
+        local t0 = eddy.now()
+        assert(lock:acquire(5))
+        print(("took over after %.2f s"):format(eddy.now() - t0))
+        lock:release()
+      end
+    ]], "", "--workers 2")
+    assert.equal(0, rc, out)
+    assert.matches("took over after 0%.%d%d s", out)
+    assert.matches("killed by signal 9", out)
+  end)
 end)
