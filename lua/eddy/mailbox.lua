@@ -1,0 +1,102 @@
+-- eddy.mailbox: messages to a reactor thread of any worker process.
+--
+--   eddy.mailbox.send(worker, thread, msg)  -> true | nil, err
+--   eddy.mailbox.broadcast(msg)             -> how many mailboxes took it
+--   eddy.mailbox.recv([timeout])            -> msg, from_worker, from_thread
+--                                              | nil, "timeout" | nil, "cancelled"
+--
+-- A message is any value the codec takes (64 KiB encoded at most). Sends
+-- never wait: a full mailbox answers nil, "full", one that is not open
+-- (its thread has not called recv yet, or has gone) nil, "not found". A
+-- thread's mailbox opens with its first recv and holds up to `capacity`
+-- messages (eddy.mailbox.configure{capacity = n} before it opens; 1024 by
+-- default) plus the few the kernel queues. Where each mailbox is (its
+-- process) is kept in shared memory, so a worker that replaces another is
+-- reachable at the same worker and thread numbers. See bindings/mailbox.c.
+local eddy = require "eddy"
+local c = require "eddy.c.mailbox"
+local codec = require "eddy.c.codec"
+local shared = require "eddy.shared"
+local reactor = require "eddy.c.reactor"
+
+local M = {}
+
+local capacity = 1024
+local box -- this thread's open mailbox: socket, watcher, channel
+
+local function where(worker, thread)
+  return shared.atomic(("mailbox:%d:%d"):format(worker, thread))
+end
+
+local function open()
+  if box then return box end
+  local thread = eddy.worker.thread()
+  local sock, fd = c.open(thread)
+  if not sock then error("eddy.mailbox: cannot open a mailbox: " .. fd, 3) end
+  local ch = eddy.channel(capacity)
+  -- Reads what arrived into the channel; while the channel is full this
+  -- callback waits, the socket is not read, and the kernel's queue fills
+  -- until senders hear "full".
+  local watcher = reactor.add(fd, "r", function()
+    while true do
+      local data, from_worker, from_thread = c.recv(sock)
+      if not data then break end
+      local ok, msg = pcall(codec.decode, data)
+      if ok and not ch:send({ msg, from_worker, from_thread }) then break end
+    end
+  end)
+  where(eddy.worker.id(), thread):set(shared.pid())
+  box = { sock = sock, watcher = watcher, ch = ch }
+  return box
+end
+
+function M.configure(opts)
+  if box then error("eddy.mailbox.configure: the mailbox is open already", 2) end
+  capacity = opts.capacity or capacity
+end
+
+function M.recv(timeout)
+  local item, err = open().ch:recv(timeout)
+  if not item then return nil, err end
+  return item[1], item[2], item[3]
+end
+
+local function send_bytes(worker, thread, data)
+  local pid = where(worker, thread):get()
+  if pid == 0 then return nil, "not found" end
+  return c.send(pid, thread, eddy.worker.id(), eddy.worker.thread(), data)
+end
+
+function M.send(worker, thread, msg)
+  if type(worker) ~= "number" or type(thread) ~= "number" then
+    error("bad arguments to 'send' (worker and thread numbers expected)", 2)
+  end
+  local data, err = codec.encode(msg)
+  if not data then error("eddy.mailbox.send: " .. err, 2) end
+  return send_bytes(worker, thread, data)
+end
+
+-- To every thread of every worker (this one's included).
+function M.broadcast(msg)
+  local data, err = codec.encode(msg)
+  if not data then error("eddy.mailbox.broadcast: " .. err, 2) end
+  local n = 0
+  for w = 1, eddy.worker.count() do
+    for t = 1, eddy.worker.threads() do
+      if send_bytes(w, t, data) then n = n + 1 end
+    end
+  end
+  return n
+end
+
+-- Closes this thread's mailbox (it no longer keeps the program running).
+function M.close()
+  if not box then return end
+  box.watcher:del()
+  c.close(box.sock)
+  box.ch:close()
+  where(eddy.worker.id(), eddy.worker.thread()):cas(shared.pid(), 0)
+  box = nil
+end
+
+return M
