@@ -12,9 +12,16 @@
 local eddy = require "eddy"
 local stats = eddy.shared.dict("stats", { size = "1m" })
 
+-- The init phase: once for the whole program (not again on a reload),
+-- before any thread goes on.
+eddy.init(function()
+  stats:set("started", os.time())
+end)
+
 local app = eddy.http.server()
 app:get("/stats", function(req, res)
-  res:json({ hits = stats:get("hits") or 0, recent = stats:get("recent") })
+  res:json({ hits = stats:get("hits") or 0, recent = stats:get("recent"),
+             started = stats:get("started") })
 end)
 app:fallback(function(req, res)
   local n = stats:incr("hits", 1, 0)

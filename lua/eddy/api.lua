@@ -78,6 +78,47 @@ function M.run(fn, ...)
   return after_run(c.run(fn, ...))
 end
 
+-- eddy.init(fn): the init phase. fn runs once for the whole program, in
+-- whichever thread of whichever worker gets there first, while the others
+-- wait at their eddy.init until it is done; then every thread goes on
+-- with the rest of the script, its per-thread main. Declare what all
+-- share there (dictionaries, configuration read once). It does not run
+-- again on a reload (the master keeps the record), and if it fails it
+-- raises in its thread, and the next thread to arrive (or the worker that
+-- replaces a failed one) runs it again. Several eddy.init calls in a
+-- script are told apart by their order. Returns true where fn ran.
+local init_calls = 0
+local RUNNING, DONE = 1, 2
+
+function M.init(fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'init' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local shared = M.shared
+  init_calls = init_calls + 1
+  local state = shared.atomic("eddy.init:" .. init_calls)
+  local pid = shared.pid()
+  local delay = 0.001
+  while true do
+    -- A running init is pid * 4 + RUNNING, so that one whose process died
+    -- can be taken over.
+    local mine, now = state:cas(0, pid * 4 + RUNNING)
+    if mine then
+      local ok, err = pcall(fn)
+      state:set(ok and DONE or 0)
+      if not ok then error(err, 0) end
+      return true
+    end
+    if now == DONE then return false end
+    if now % 4 == RUNNING and not shared.alive((now - RUNNING) / 4) then
+      state:cas(now, 0)
+    else
+      c.sleep(delay)
+      delay = math.min(delay * 2, 0.02)
+    end
+  end
+end
+
 -- Who runs this code: the reactor thread (1 to threads()) and the worker
 -- process (1 to count(); one process until workers come).
 local info = threads_c.info

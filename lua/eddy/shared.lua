@@ -18,7 +18,7 @@ local threads = require "eddy.c.threads"
 
 local setmetatable, error, pcall, min, floor = setmetatable, error, pcall, math.min, math.floor
 
-local M = { dict = c.dict, atomic = c.atomic, pid = c.pid }
+local M = { dict = c.dict, atomic = c.atomic, pid = c.pid, alive = c.alive }
 
 local PID_UNIT, THREAD_UNIT = 2 ^ 24, 2 ^ 14
 

@@ -156,12 +156,16 @@ describe("eddy.shared.dict", function()
       served[body:match("worker (%d)")] = true
     end
     assert.same({ ["1"] = true, ["2"] = true }, served) -- both workers counted
+    local _, first = h.sh("curl -s " .. url .. "/stats")
     h.sh("kill -HUP " .. pid)
     h.wait_for(out, "()worker 2: pid %d+ took over")
     h.wait_for(out, "()worker 1: pid %d+ took over")
+    local started = first:match('"started":(%d+)')
+    assert.is_not_nil(started, first)
     local _, body = h.sh("curl -s " .. url .. "/after-reload")
     assert.matches("^hit 41 ", body)
     _, body = h.sh("curl -s " .. url .. "/stats")
+    assert.matches('"started":' .. started, body) -- init did not run again
     assert.matches('"hits":41', body)
     assert.matches('"path":"\\/after%-reload"', body)
     h.sh("kill -TERM " .. pid)

@@ -201,4 +201,67 @@ describe("eddy.run with threads (stock LuaJIT)", function()
     assert.matches("only nil, booleans, numbers and strings cross", out)
     assert.matches("bad option 'threads'", out)
   end)
+
+  it("keeps the task pool the first thread made in an earlier run, and starts no other", function()
+    local rc, out = h.luajit_run([[
+      local eddy = require "eddy"
+      local function threads()
+        local f = io.open("/proc/self/status")
+        local n = tonumber(f:read("*a"):match("Threads:%s*(%d+)"))
+        f:close()
+        return n
+      end
+      local function job()
+        local eddy = require "eddy"
+        assert(eddy.task.run("fixtures.taskwork", "add", 1, 1) == 2)
+      end
+      eddy.run({ task_threads = 2 }, job)
+      local before = threads()
+      for _ = 1, 3 do
+        eddy.run({ threads = 2 }, job)
+        eddy.run(job)
+      end
+      print("threads", before, threads())
+    ]])
+    assert.equal(0, rc, out)
+    local before, after = out:match("threads\t(%d+)\t(%d+)")
+    assert.equal(before, after, out)
+  end)
+end)
+
+describe("eddy.init", function()
+  it("runs once before any thread goes on, in whichever thread gets there first", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local runs = eddy.shared.atomic("runs")
+      local ran = eddy.init(function()
+        runs:add(1)
+        eddy.sleep(0.1) -- the others wait meanwhile
+        eddy.shared.dict("cfg", { size = "64k" }):set("motd", "hi")
+      end)
+      eddy.init(function() runs:add(10) end) -- a second init, told apart by its order
+      print(("thread %d ran %s motd %s runs %d"):format(eddy.worker.thread(), tostring(ran),
+        eddy.shared.dict("cfg"):get("motd"), runs:get()))
+    ]], "", "--threads 4")
+    assert.equal(0, rc, out)
+    local _, ran = out:gsub("ran true", "")
+    assert.equal(1, ran)
+    local _, seen = out:gsub("motd hi runs 11", "")
+    assert.equal(4, seen)
+  end)
+
+  it("a failed init raises there, and the next thread runs it again", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local tries = eddy.shared.atomic("tries")
+      local ok, err = pcall(eddy.init, function()
+        if tries:add(1) == 1 then error("first try fails") end
+      end)
+      print(("thread %d: %s %s"):format(eddy.worker.thread(), tostring(ok), tostring(err)))
+    ]], "", "--threads 2")
+    assert.equal(0, rc, out)
+    assert.matches("first try fails", out)
+    assert.matches(": true true", out)
+    assert.has_error(function() h.eddy.init(42) end)
+  end)
 end)
