@@ -35,23 +35,29 @@ typedef struct from_s {
 
 static int box_gc(lua_State *L);
 
-static socklen_t name_of(struct sockaddr_un *sa, long pid, long thread) {
+/* A thread's mailbox for a purpose: "" for eddy.mailbox, others for
+   eddy's own (a room's relay). */
+static socklen_t name_of(struct sockaddr_un *sa, long pid, long thread,
+                         const char *purpose) {
   memset(sa, 0, sizeof *sa);
   sa->sun_family = AF_UNIX;
   /* sun_path[0] stays 0: the abstract namespace. */
   int n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1,
-                   "eddy-mailbox-%ld-%ld", pid, thread);
+                   "eddy-mailbox-%ld-%ld%s%.40s", pid, thread,
+                   purpose[0] ? "-" : "", purpose);
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
-/* open(thread) -> socket, fd | nil, err: this thread's mailbox. */
+/* open(thread[, purpose]) -> socket, fd | nil, err: this thread's
+   mailbox. */
 static int mailbox_open(lua_State *L) {
   lua_Integer thread = luaL_checkinteger(L, 1);
+  const char *purpose = luaL_optstring(L, 2, "");
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return eddyL_error(L, eddy__error_from_uv(-errno));
   struct sockaddr_un sa;
-  socklen_t len = name_of(&sa, (long)getpid(), (long)thread);
+  socklen_t len = name_of(&sa, (long)getpid(), (long)thread, purpose);
   if (bind(fd, (struct sockaddr *)&sa, len) != 0) {
     int err = errno;
     close(fd);
@@ -66,9 +72,10 @@ static int mailbox_open(lua_State *L) {
   return 2;
 }
 
-/* send(pid, thread, from_worker, from_thread, bytes) -> true | nil, err
-   ("full", "not found" when no such mailbox, "too large") */
+/* send(pid, thread, from_worker, from_thread, bytes[, purpose]) -> true
+   | nil, err ("full", "not found" when no such mailbox, "too large") */
 static int mailbox_send(lua_State *L) {
+  const char *purpose = luaL_optstring(L, 6, "");
   lua_Integer pid = luaL_checkinteger(L, 1);
   lua_Integer thread = luaL_checkinteger(L, 2);
   from_t from = {(int32_t)luaL_checkinteger(L, 3),
@@ -81,7 +88,7 @@ static int mailbox_send(lua_State *L) {
   if (fd < 0)
     return eddyL_error(L, eddy__error_from_uv(-errno));
   struct sockaddr_un sa;
-  socklen_t salen = name_of(&sa, (long)pid, (long)thread);
+  socklen_t salen = name_of(&sa, (long)pid, (long)thread, purpose);
   struct iovec iov[2] = {{&from, sizeof from}, {(void *)data, len}};
   struct msghdr mh;
   memset(&mh, 0, sizeof mh);

@@ -6,7 +6,8 @@
  * watcher: the descriptor is not watched while it runs, so a readable
  * socket that the callback has not read yet is reported once, not in a
  * flood of tasks. An error on the descriptor is reported as
- * callback(watcher, nil, err) and ends the watcher.
+ * callback(watcher, nil, err) and ends the watcher. A descriptor has one
+ * watcher at a time: add answers nil, "busy" for one watched already.
  */
 #include <stdlib.h>
 
@@ -110,7 +111,8 @@ static int check_events(lua_State *L, int idx, int allow_none) {
   return events;
 }
 
-/* add(fd, events, callback) -> watcher | nil, err */
+/* add(fd, events, callback[, {weak = true}]) -> watcher | nil, err. A
+   weak watcher does not keep the program running by itself. */
 static int reactor_add(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   lua_Integer fd = luaL_checkinteger(L, 1);
@@ -133,6 +135,8 @@ static int reactor_add(lua_State *L) {
       w->gone = 1; /* on_close frees it */
     return eddyL_error(L, err);
   }
+  if (eddyL_optfield_boolean(L, 4, "weak", 0))
+    uv_unref((uv_handle_t *)&w->watch.poll);
   watcher_box_t *box = eddyL_newobject(L, &watcher_class, sizeof *box);
   box->w = w;
   lua_pushvalue(L, 3);

@@ -3,6 +3,9 @@
 -- member, through a room. Run it and open http://127.0.0.1:8080/ in two
 -- windows:
 --   build/eddy examples/chat/server.lua [port]
+-- It runs on several threads and processes as it is (the room relays each
+-- message to the members the other threads hold):
+--   build/eddy --workers 2 --threads 2 examples/chat/server.lua
 local eddy = require "eddy"
 local json = require "cjson"
 

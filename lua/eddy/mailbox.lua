@@ -24,8 +24,8 @@ local M = {}
 local capacity = 1024
 local box -- this thread's open mailbox: socket, watcher, channel
 
-local function where(worker, thread)
-  return shared.atomic(("mailbox:%d:%d"):format(worker, thread))
+local function where(worker, thread, purpose)
+  return shared.atomic(("mailbox:%d:%d:%s"):format(worker, thread, purpose or ""))
 end
 
 local function open()
@@ -87,6 +87,51 @@ function M.broadcast(msg)
     end
   end
   return n
+end
+
+-- For eddy's own relays (a room's messages to the other threads): a
+-- mailbox for a purpose, whose messages go to handler(msg, from_worker,
+-- from_thread) as they arrive, in the reader's callback (handler must not
+-- wait), and which does not keep the program running. Once per thread and
+-- purpose.
+local relays = {}
+
+function M._relay(purpose, handler)
+  if relays[purpose] then return end
+  local thread = eddy.worker.thread()
+  local sock, fd = c.open(thread, purpose)
+  if not sock then error("eddy.mailbox: cannot open a relay: " .. fd, 2) end
+  local watcher = reactor.add(fd, "r", function()
+    while true do
+      local data, from_worker, from_thread = c.recv(sock)
+      if not data then break end
+      local ok, msg = pcall(codec.decode, data)
+      if ok then handler(msg, from_worker, from_thread) end
+    end
+  end, { weak = true })
+  relays[purpose] = { sock = sock, watcher = watcher }
+  where(eddy.worker.id(), thread, purpose):set(shared.pid())
+end
+
+-- Sends msg to the `purpose` relay of every other thread of every worker;
+-- returns how many took it, and how many were full.
+function M._relay_all(purpose, msg)
+  local data, err = codec.encode(msg)
+  if not data then error(err, 3) end
+  local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
+  local n, full = 0, 0
+  for w = 1, eddy.worker.count() do
+    for t = 1, eddy.worker.threads() do
+      if w ~= me_w or t ~= me_t then
+        local pid = where(w, t, purpose):get()
+        if pid ~= 0 then
+          local ok, why = c.send(pid, t, me_w, me_t, data, purpose)
+          if ok then n = n + 1 elseif why == "full" then full = full + 1 end
+        end
+      end
+    end
+  end
+  return n, full
 end
 
 -- Closes this thread's mailbox (it no longer keeps the program running).

@@ -76,18 +76,57 @@ function M.connect(url, opts)
 end
 
 -- =========================================================================
--- Rooms: the members of a name, within this reactor thread.
+-- Rooms: the members of a name, on every reactor thread and worker process.
+-- Each thread holds its own members; a broadcast reaches them, and goes to
+-- the other threads through their room relay (a mailbox of eddy's own,
+-- lua/eddy/mailbox.lua), which hands it to theirs.
 
 local Room = {}
 Room.__index = Room
 local rooms = {}
 
+local function everywhere()
+  local worker = require("eddy").worker
+  return worker.count() * worker.threads() > 1
+end
+
+-- Delivers to this thread's members; never waits: a member that is behind
+-- by more than its write buffer misses the message (counted in
+-- room.dropped), a closed one leaves.
+local function deliver(room, data, kind, except)
+  local sent = 0
+  for ws in pairs(room._members) do
+    if ws ~= except then
+      local ok, err = ws:send(data, kind, { timeout = 0 })
+      if ok then
+        sent = sent + 1
+      elseif err == "full" then
+        room.dropped = room.dropped + 1
+      else
+        room._members[ws] = nil
+      end
+    end
+  end
+  return sent
+end
+
+local function new_room(name)
+  local room = setmetatable({ name = name, _members = setmetatable({}, { __mode = "k" }), dropped = 0 }, Room)
+  rooms[name] = room
+  return room
+end
+
+local function on_relayed(msg)
+  local room = rooms[msg[1]] or new_room(msg[1])
+  deliver(room, msg[2], msg[3])
+end
+
 -- eddy.ws.room(name) -> the room of that name (made on first use).
 function M.room(name)
   local room = rooms[name]
   if not room then
-    room = setmetatable({ name = name, _members = setmetatable({}, { __mode = "k" }), dropped = 0 }, Room)
-    rooms[name] = room
+    room = new_room(name)
+    if everywhere() then require("eddy.mailbox")._relay("rooms", on_relayed) end
   end
   return room
 end
@@ -100,28 +139,22 @@ function Room:leave(ws)
   self._members[ws] = nil
 end
 
+-- room:size() -> its members on this thread.
 function Room:size()
   local n = 0
   for _ in pairs(self._members) do n = n + 1 end
   return n
 end
 
--- room:broadcast(data[, kind[, except]]) -> how many members it reached. It
--- never waits: a member that is behind by more than its write buffer
--- misses the message (counted in room.dropped); a closed one leaves.
+-- room:broadcast(data[, kind[, except]]) -> how many members of this
+-- thread it reached; it reaches those of the other threads and workers
+-- too, without waiting for them (a thread whose relay is full misses it,
+-- counted in room.dropped).
 function Room:broadcast(data, kind, except)
-  local sent = 0
-  for ws in pairs(self._members) do
-    if ws ~= except then
-      local ok, err = ws:send(data, kind, { timeout = 0 })
-      if ok then
-        sent = sent + 1
-      elseif err == "full" then
-        self.dropped = self.dropped + 1
-      else
-        self._members[ws] = nil
-      end
-    end
+  local sent = deliver(self, data, kind, except)
+  if everywhere() then
+    local _, full = require("eddy.mailbox")._relay_all("rooms", { self.name, data, kind })
+    self.dropped = self.dropped + full
   end
   return sent
 end

@@ -1506,3 +1506,50 @@ describe("eddy.ws", function()
     end)
   end)
 end)
+
+describe("rooms across reactor threads and worker processes", function()
+  -- Eight members on a chat server run with several threads (the kernel
+  -- spreads them); one speaks, and everyone hears it, whichever thread
+  -- or worker holds them.
+  local function everyone_hears(options)
+    local pid, out, status = h.start_eddy(options .. " examples/chat/server.lua 0")
+    local port = h.wait_for(out, "chat on http://127%.0%.0%.1:(%d+)/")
+    local heard = {}
+    h.run(function()
+      local members = {}
+      for i = 1, 8 do
+        members[i] = assert(eddy.ws.connect(("ws://127.0.0.1:%s/ws?name=m%d"):format(port, i)))
+      end
+      eddy.sleep(0.2) -- all joined, their relays open
+      members[1]:send("hello, all threads")
+      local wg = eddy.waitgroup()
+      for i, ws in ipairs(members) do
+        wg:spawn(function()
+          local deadline = eddy.now() + 3
+          while eddy.now() < deadline do
+            local msg = ws:recv(deadline - eddy.now())
+            if not msg then break end
+            if msg:find("hello, all threads", 1, true) then
+              heard[i] = true
+              break
+            end
+          end
+          ws:close()
+        end)
+      end
+      wg:wait()
+    end)
+    h.sh("kill -TERM " .. pid)
+    h.wait_exit(pid)
+    assert.equal("rc=0", h.wait_for(status, "(rc=%d+)"))
+    for i = 1, 8 do assert.is_true(heard[i] == true, "member " .. i .. " did not hear it") end
+  end
+
+  it("reaches members on every reactor thread", function()
+    everyone_hears("--threads 3")
+  end)
+
+  it("reaches members in every worker process", function()
+    everyone_hears("--workers 2 --threads 2")
+  end)
+end)
