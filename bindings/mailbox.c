@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../core/codec.h"
 #include "bindings.h"
 
 #define MAX_MESSAGE (64 * 1024)
@@ -72,6 +73,48 @@ static int mailbox_open(lua_State *L) {
   return 2;
 }
 
+/* Sends one datagram: the sender, then the encoded message. Returns 0 or
+   an errno. */
+static int send_datagram(long pid, long thread, const char *purpose,
+                         from_t from, const char *data, size_t len) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return errno;
+  struct sockaddr_un sa;
+  socklen_t salen = name_of(&sa, pid, thread, purpose);
+  struct iovec iov[2] = {{&from, sizeof from}, {(void *)data, len}};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_name = &sa;
+  mh.msg_namelen = salen;
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 2;
+  ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  int err = n < 0 ? errno : 0;
+  close(fd);
+  return err;
+}
+
+int eddy_mailbox_send(long pid, int thread, const char *msg, size_t len) {
+  eddy__enc_t enc;
+  eddy__enc_init(&enc);
+  eddy__enc_table(&enc, 1, 0);
+  eddy__enc_string(&enc, msg, len);
+  int rc = enc.failed ? EDDY_ENOMEM
+           : enc.len > MAX_MESSAGE ? EDDY_ETOOLARGE
+                                   : 0;
+  if (rc == 0) {
+    from_t host = {0, 0};
+    int err = send_datagram(pid, thread, "", host, enc.data, enc.len);
+    rc = err == 0                               ? EDDY_OK
+         : err == EAGAIN || err == EWOULDBLOCK  ? EDDY_EFULL
+         : err == ECONNREFUSED || err == ENOENT ? EDDY_ENOTFOUND
+                                                : eddy__error_from_uv(-err);
+  }
+  eddy__enc_free(&enc);
+  return rc;
+}
+
 /* send(pid, thread, from_worker, from_thread, bytes[, purpose]) -> true
    | nil, err ("full", "not found" when no such mailbox, "too large") */
 static int mailbox_send(lua_State *L) {
@@ -84,22 +127,8 @@ static int mailbox_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 5, &len);
   if (len > MAX_MESSAGE)
     return eddyL_error(L, EDDY_ETOOLARGE);
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return eddyL_error(L, eddy__error_from_uv(-errno));
-  struct sockaddr_un sa;
-  socklen_t salen = name_of(&sa, (long)pid, (long)thread, purpose);
-  struct iovec iov[2] = {{&from, sizeof from}, {(void *)data, len}};
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_name = &sa;
-  mh.msg_namelen = salen;
-  mh.msg_iov = iov;
-  mh.msg_iovlen = 2;
-  ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-  int err = errno;
-  close(fd);
-  if (n >= 0) {
+  int err = send_datagram((long)pid, (long)thread, purpose, from, data, len);
+  if (err == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }

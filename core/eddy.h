@@ -214,6 +214,14 @@ typedef int (*eddy_worker_fn)(eddy_worker_t *w, int id, void *data);
 EDDY_API int eddy_master_run(const eddy_master_options_t *opts,
                              eddy_worker_fn fn, void *data);
 
+/* Sends a string to the mailbox (eddy.mailbox) of reactor thread `thread`
+   (1-based) of process `pid` (getpid() for the host's own runtimes), from
+   any thread; it arrives as a Lua string from worker 0, thread 0. Returns
+   EDDY_OK, EDDY_EFULL, EDDY_ENOTFOUND (no such mailbox open) or
+   EDDY_ETOOLARGE (over 64 KiB). */
+EDDY_API int eddy_mailbox_send(long pid, int thread, const char *msg,
+                               size_t len);
+
 /* The worker's number (1 to count) and the number of workers. */
 EDDY_API int eddy_worker_id(const eddy_worker_t *w);
 EDDY_API int eddy_worker_count(const eddy_worker_t *w);
