@@ -72,15 +72,17 @@ static void worker_free(void *state) {
 }
 
 /* Set by interrupt from another thread: ends the job's Lua code at the
-   next hook, if the job is still the one cancelled. */
+   next hook, if the job is still the one cancelled. The hook stays set
+   until the job ends (job_run clears it): a job whose code runs under a
+   pcall of its own would catch one error and go on for good. */
 static void on_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_getfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
   worker_t *w = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  lua_sethook(L, NULL, 0, 0);
   if (w->job != NULL && atomic_load(&w->job->cancelled))
     luaL_error(L, "cancelled");
+  lua_sethook(L, NULL, 0, 0); /* an interrupt meant for a job now gone */
 }
 
 /* Called under the pool's lock while the job runs: lua_sethook is the one
@@ -208,51 +210,70 @@ static void paths_free(void *arg) {
 static const eddy__pool_ops_t pool_ops = {worker_new, worker_free,
                                           worker_interrupt, paths_free};
 
-static eddy__pool_t *new_pool(lua_State *L, int threads) {
-  paths_t *paths = calloc(1, sizeof *paths);
-  if (paths == NULL)
-    return NULL;
+/* The caller's module paths, copied for the pool's states; NULL when
+   out of memory. The Lua calls come first, so that nothing leaks if one
+   raises. */
+static paths_t *paths_of(lua_State *L) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   lua_getfield(L, -2, "cpath");
-  paths->path = strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
-  paths->cpath = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  paths_t *paths = calloc(1, sizeof *paths);
+  if (paths != NULL) {
+    paths->path = strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
+    paths->cpath = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  }
   lua_pop(L, 3);
+  if (paths != NULL && (paths->path == NULL || paths->cpath == NULL)) {
+    paths_free(paths);
+    return NULL;
+  }
+  return paths;
+}
+
+/* A pool whose states find modules through paths, which it then owns. */
+static eddy__pool_t *new_pool(paths_t *paths, int threads) {
   eddy__pool_t *p = NULL;
-  if (paths->path && paths->cpath)
+  if (paths != NULL)
     p = eddy__pool_new(threads, &pool_ops, paths);
-  if (p == NULL)
+  if (p == NULL && paths != NULL)
     paths_free(paths);
   return p;
 }
 
 /* The runtime's pool: its group's (made by the first thread to ask), or
-   its own. */
+   its own. No Lua call runs under the group's lock: one that raised
+   would leave it locked. */
 static eddy__pool_t *pool_of(lua_State *L, eddy_runtime_t *rt) {
   if (rt->pool != NULL)
     return rt->pool;
   eddy_group_t *g = rt->opts.group;
+  paths_t *paths = paths_of(L);
   if (g == NULL) {
-    rt->pool = new_pool(L, rt->opts.task_threads);
+    rt->pool = new_pool(paths, rt->opts.task_threads);
     rt->owns_pool = 1;
     return rt->pool;
   }
   uv_mutex_lock(&g->lock);
-  if (g->pool == NULL)
-    g->pool = new_pool(L, rt->opts.task_threads);
+  if (g->pool == NULL) {
+    g->pool = new_pool(paths, rt->opts.task_threads);
+    paths = NULL;
+  }
   rt->pool = g->pool;
   rt->owns_pool = 0;
   uv_mutex_unlock(&g->lock);
+  if (paths != NULL)
+    paths_free(paths); /* another thread made the pool first */
   return rt->pool;
 }
 
 /* The module and function names at a and b, checked. */
-static void check_names(lua_State *L, int a, int b, int argn) {
+static void check_names(lua_State *L, int a, int b, int in_table) {
   if (lua_type(L, a) != LUA_TSTRING)
-    luaL_error(L, "bad argument #%d to 'run' (module name expected)", argn);
+    luaL_error(L, "bad argument #1 to 'run' (module name expected%s)",
+               in_table ? " at [1]" : "");
   if (lua_type(L, b) != LUA_TSTRING)
-    luaL_error(L, "bad argument #%d to 'run' (function name expected)",
-               argn == 1 && a > 0 ? 2 : argn);
+    luaL_error(L, "bad argument #%d to 'run' (function name expected%s)",
+               in_table ? 1 : 2, in_table ? " at [2]" : "");
 }
 
 /* run(module, fn, ...) or run({module, fn, timeout = s}, ...)
@@ -261,6 +282,8 @@ static int taskpool_run(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   int first; /* the first argument for fn */
   int64_t timeout = -1;
+  /* Raises outside a task, before the job is made: it would leak. */
+  eddy__task_check_wait(&rt->sched, L);
   if (lua_istable(L, 1)) {
     timeout = eddyL_opttimeout(L, 1, -1);
     lua_rawgeti(L, 1, 1);
@@ -274,14 +297,14 @@ static int taskpool_run(lua_State *L) {
     first = 3;
   }
   int top = lua_gettop(L);
-  check_names(L, top - 1, top, 1);
+  check_names(L, top - 1, top, first == 2);
   lua_job_t *j = calloc(1, sizeof *j);
   if (j == NULL)
     return luaL_error(L, "eddy.task.run: out of memory");
   j->module = strdup(lua_tostring(L, top - 1));
   j->fn = strdup(lua_tostring(L, top));
   lua_pop(L, 2);
-  char err[256];
+  char err[256] = "out of memory";
   eddy__enc_init(&j->args);
   int nargs = lua_gettop(L) - first + 1;
   if (j->module == NULL || j->fn == NULL ||

@@ -4,6 +4,7 @@
  * module face, where the calling thread is thread 1 and the others run
  * the same function, dumped to bytecode, in Lua states of their own.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ typedef struct arg_s {
 
 typedef struct group_run_s {
   eddy_runtime_t *first; /* the caller's runtime: thread 1 */
+  eddy_options_t opts;   /* its options, copied before thread 1 runs on:
+                            its Lua code may change them meanwhile */
   int threads;
   const char *code;      /* the function's bytecode */
   size_t code_len;
@@ -56,12 +59,15 @@ static void push_arg(lua_State *L, const arg_t *a) {
 /* Threads 2..N: the function in a runtime of their own, which finds
    modules where the caller's does. */
 static int run_other(eddy_group_t *g, int thread, group_run_t *r) {
-  eddy_options_t opts = r->first->opts;
+  eddy_options_t opts = r->opts;
   opts.group = g;
   opts.thread = thread;
   eddy_runtime_t *rt = eddy_new(&opts);
-  if (rt == NULL)
+  if (rt == NULL) {
+    /* No runtime, so no log of its own: the run's error points here. */
+    fprintf(stderr, "eddy[%d]: cannot start: out of memory\n", thread);
     return 1;
+  }
   lua_State *L = eddy_lua_state(rt);
   lua_getglobal(L, "package");
   lua_pushstring(L, r->path);
@@ -99,15 +105,21 @@ static int run_group(eddy_runtime_t *rt, void *arg) {
     rt->end = EDDY_ELUA;
     return 1;
   }
+  /* A pool the runtime made in an earlier run stays its own (it goes on
+     using it); a pool it takes from the group goes with the group. */
+  eddy__pool_t *own_pool = rt->pool;
+  int owns_pool = rt->owns_pool;
   rt->opts.group = g;
   rt->opts.thread = 1;
   rt->port0_listens = 0;
+  r->opts = rt->opts;
   eddy__group_join(g, rt, 1);
   int status = eddy_group_run(g, run_thread, r);
   eddy__group_leave(g, rt);
   rt->opts.group = NULL;
   rt->opts.thread = 0;
-  rt->pool = NULL; /* the group's, freed with it */
+  rt->pool = own_pool;
+  rt->owns_pool = owns_pool;
   int exited = g->exited, exit_code = g->exit_code;
   eddy_group_free(g);
   /* eddy.exit in any thread ends the program, as in this one. */
@@ -125,7 +137,7 @@ static int run_group(eddy_runtime_t *rt, void *arg) {
 
 /* run(threads, bytecode, fn, ...) -> true, results... | false, err */
 static int threads_run(lua_State *L) {
-  int threads = (int)luaL_checkinteger(L, 1);
+  lua_Integer threads = luaL_checkinteger(L, 1); /* range checked below */
   group_run_t r;
   memset(&r, 0, sizeof r);
   r.first = eddyL_runtime(L);
@@ -133,7 +145,7 @@ static int threads_run(lua_State *L) {
   luaL_checktype(L, 3, LUA_TFUNCTION);
   if (threads < 0 || threads > 1024)
     return luaL_argerror(L, 1, "threads must be 0 (one per core) to 1024");
-  r.threads = threads;
+  r.threads = (int)threads;
   r.nargs = lua_gettop(L) - 3;
   r.args = lua_newuserdata(L, (size_t)r.nargs * sizeof *r.args + 1);
   lua_insert(L, 1); /* anchored below the function */

@@ -163,7 +163,7 @@ int main(int argc, char **argv) {
       if (++i == argc)
         return fail("--grace needs a number of seconds", "");
       p.opts.shutdown_grace = strtod(argv[i], &end);
-      if (*end != '\0' || p.opts.shutdown_grace < 0)
+      if (*end != '\0' || !(p.opts.shutdown_grace >= 0)) /* NaN too */
         return fail("bad --grace: ", argv[i]);
     } else if (strcmp(a, "--no-signals") == 0) {
       p.opts.install_signal_handlers = 0;

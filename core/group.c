@@ -131,7 +131,10 @@ int eddy_group_run(eddy_group_t *g, eddy_thread_fn fn, void *data) {
     if (uv_thread_create(&threads[i].tid, run_thread, &threads[i]) != 0)
       break;
   if (started < g->threads) {
+    /* Under the lock: the threads started may be ending already. */
+    uv_mutex_lock(&g->lock);
     g->status = EDDY_ENOMEM;
+    uv_mutex_unlock(&g->lock);
     eddy__group_stop_others(g, NULL);
   } else {
     run_thread(&threads[0]);

@@ -13,6 +13,7 @@
  * connections queued on them wait for it rather than being dropped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -39,7 +40,7 @@ typedef struct proc_s {
   pid_t pid; /* 0: a free entry */
   int slot;
   int chan;  /* the master's end of the link; -1 once the worker closed it */
-  int retiring; /* asked to stop */
+  int retiring; /* 1: asked to stop; 2: killed, not yet reaped */
   uint64_t started_ms;
   uint64_t kill_at; /* when retiring: SIGKILL then */
 } proc_t;
@@ -308,8 +309,13 @@ static void worker_main(master_t *m, int slot, int chan) {
 static proc_t *spawn(master_t *m, int slot) {
   proc_t *p = free_proc(m);
   int sv[2];
-  if (p == NULL ||
-      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+  if (p == NULL) {
+    /* Every entry is taken by workers that still run, old ones that a
+       reload asked to stop among them. */
+    say("cannot start worker %d: too many workers still stopping", slot + 1);
+    return NULL;
+  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     say("cannot start worker %d: %s", slot + 1, strerror(errno));
     return NULL;
   }
@@ -335,11 +341,30 @@ static proc_t *spawn(master_t *m, int slot) {
   return p;
 }
 
+/* Starts the slot's worker; one that cannot be started (fork failed)
+   is tried again later, or the slot would stay empty for good. */
+static void start_current(master_t *m, int slot) {
+  slot_t *s = &m->slots[slot];
+  s->current = spawn(m, slot);
+  s->restart_at = s->current != NULL ? 0 : now_ms() + BACKOFF_MAX_MS;
+}
+
+/* The time a kill is due, kill_after seconds from now: a huge or bad
+   setting must not overflow the clock. */
+static uint64_t kill_time(master_t *m) {
+  double ms = m->opts.kill_after * 1000;
+  if (!(ms > 0))
+    ms = 0;
+  else if (ms > 1e15) /* some 30,000 years */
+    ms = 1e15;
+  return now_ms() + (uint64_t)ms;
+}
+
 static void retire(master_t *m, proc_t *p) {
   if (p->retiring)
     return;
   p->retiring = 1;
-  p->kill_at = now_ms() + (uint64_t)(m->opts.kill_after * 1000);
+  p->kill_at = kill_time(m);
   kill(p->pid, SIGTERM);
 }
 
@@ -362,8 +387,11 @@ static void reap(master_t *m, proc_t *p, int wstatus) {
   if (s->next == p) {
     s->next = NULL;
     if (!m->stopping)
-      say("reload: the new worker %d (pid %d) %s before it ran; the old "
-          "one keeps serving", p->slot + 1, (int)p->pid, how);
+      say("reload: the new worker %d (pid %d) %s before it ran; %s",
+          p->slot + 1, (int)p->pid, how,
+          s->current != NULL      ? "the old one keeps serving"
+          : s->restart_at != 0    ? "the old one has gone too, and restarts"
+                                  : "the old one has gone too");
   } else if (s->current == p) {
     s->current = NULL;
     if (!m->stopping && !p->retiring && (sig || code != 0)) {
@@ -402,6 +430,10 @@ static void on_ready(master_t *m, proc_t *p) {
   proc_t *old = s->current;
   s->current = p;
   s->next = NULL;
+  /* The current worker may have died while this one started: this one
+     replaces it, and the restart that was pending would make a second
+     worker for the slot. */
+  s->restart_at = 0;
   if (old != NULL) {
     say("worker %d: pid %d took over from pid %d", p->slot + 1,
         (int)p->pid, (int)old->pid);
@@ -445,8 +477,7 @@ static void reload(master_t *m) {
     if (s->next != NULL)
       continue;
     if (s->current == NULL) {
-      s->current = spawn(m, i); /* it was waiting for a restart */
-      s->restart_at = 0;
+      start_current(m, i); /* it was waiting for a restart */
     } else {
       s->next = spawn(m, i);
     }
@@ -468,7 +499,7 @@ static void on_signal(master_t *m, int sig) {
   } else if (m->stopping == 0) {
     say("stopping the workers");
     m->stopping = 1;
-    m->stop_kill_at = now_ms() + (uint64_t)(m->opts.kill_after * 1000);
+    m->stop_kill_at = kill_time(m);
     stop_all(m, SIGTERM);
   } else {
     say("second stop request: killing the workers");
@@ -501,8 +532,9 @@ static int run_deadlines(master_t *m) {
   for (int i = 0; i < m->workers && !m->stopping; i++) {
     slot_t *s = &m->slots[i];
     if (s->restart_at != 0 && s->restart_at <= now) {
-      s->restart_at = 0;
-      s->current = spawn(m, i);
+      start_current(m, i);
+      if (s->restart_at != 0 && (next == 0 || s->restart_at < next))
+        next = s->restart_at;
     } else if (s->restart_at != 0 && (next == 0 || s->restart_at < next)) {
       next = s->restart_at;
     }
@@ -512,7 +544,8 @@ static int run_deadlines(master_t *m) {
     uint64_t at = m->stopping == 1 ? m->stop_kill_at
                   : p->retiring    ? p->kill_at
                                    : 0;
-    if (p->pid == 0 || at == 0 || m->stopping == 2)
+    /* retiring 2: killed already, only not reaped yet. */
+    if (p->pid == 0 || at == 0 || m->stopping == 2 || p->retiring == 2)
       continue;
     if (at <= now) {
       say("worker %d (pid %d) did not stop in time: killing it",
@@ -524,7 +557,9 @@ static int run_deadlines(master_t *m) {
       next = at;
     }
   }
-  return next == 0 ? -1 : (int)(next - now);
+  if (next == 0)
+    return -1;
+  return next - now > INT_MAX ? INT_MAX : (int)(next - now);
 }
 
 static void master_loop(master_t *m) {
@@ -599,7 +634,7 @@ int eddy_master_run(const eddy_master_options_t *opts, eddy_worker_fn fn,
     status = 1;
   } else {
     for (int i = 0; i < m.workers; i++)
-      m.slots[i].current = spawn(&m, i);
+      start_current(&m, i);
     master_loop(&m);
     if (opts->pid_file)
       unlink(opts->pid_file);

@@ -3,6 +3,7 @@
  */
 #include "pool.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -232,6 +233,17 @@ static void pool_thread(void *arg) {
     pool_release(p);
 }
 
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+/* An orphan runs eddy's code after eddy__pool_free has returned, when the
+   host may unload eddy: lua_close unloads the Lua module (eddy.so) and a
+   host process goes on. Keep eddy's code mapped for the process's life. */
+static void pin_code(void) {
+  Dl_info info;
+  if (dladdr((void *)&pin_once, &info) != 0 && info.dli_fname != NULL)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 void eddy__pool_free(eddy__pool_t *p) {
   if (p == NULL)
     return;
@@ -247,10 +259,13 @@ void eddy__pool_free(eddy__pool_t *p) {
       p->orphans++;
       pthread_detach(p->threads[i].tid);
     }
+  int orphaned = p->orphans > 0;
   /* This call holds the pool as an orphan does while it joins the other
      threads: an orphan that ends meanwhile must not free it. */
   p->orphans++;
   uv_mutex_unlock(&p->lock);
+  if (orphaned)
+    pthread_once(&pin_once, pin_code);
   for (int i = 0; i < p->started; i++)
     if (!p->threads[i].detached)
       uv_thread_join(&p->threads[i].tid);

@@ -52,8 +52,10 @@ typedef struct eddy__pool_ops_s {
 
 eddy__pool_t *eddy__pool_new(int threads, const eddy__pool_ops_t *ops,
                              void *arg);
-/* Ends the pool: idle threads end now, busy ones after their job. Its
-   queue must be empty (every runtime that used it has gone). */
+/* Ends the pool: idle threads end now, busy ones after their job (eddy's
+   code then stays loaded for the process's life, even if its host unloads
+   the Lua module). Its queue must be empty (every runtime that used it
+   has gone). */
 void eddy__pool_free(eddy__pool_t *p);
 int eddy__pool_threads(const eddy__pool_t *p);
 

@@ -156,6 +156,14 @@ static char *value_of(entry_t *e) {
   return key_of(e) + e->klen;
 }
 
+/* A list's head follows a key of any length: kept aligned, with room. */
+#define LIST_ROOM (sizeof(list_t) + sizeof(uint32_t) - 1)
+
+static list_t *list_of(entry_t *e) {
+  uintptr_t p = (uintptr_t)value_of(e);
+  return (list_t *)((p + sizeof(uint32_t) - 1) & ~(uintptr_t)(sizeof(uint32_t) - 1));
+}
+
 static void lru_unlink(eddy__shdict_t *d, entry_t *e) {
   header_t *h = &d->h;
   if (e->lru_prev)
@@ -193,7 +201,7 @@ static void remove_entry(eddy__shdict_t *d, entry_t *e) {
   *link = e->hnext;
   lru_unlink(d, e);
   if (e->kind == EDDY__SHD_LIST) {
-    list_t *l = (list_t *)value_of(e);
+    list_t *l = list_of(e);
     for (off_t32 n = l->head; n != 0;) {
       node_t *node = AT(d, n);
       n = node->next;
@@ -479,10 +487,10 @@ int eddy__shdict_push(eddy__shdict_t *d, const char *key, size_t klen,
   lock(d);
   entry_t *e = find(d, key, klen);
   if (e == NULL) {
-    e = new_entry(d, key, klen, sizeof(list_t), &rc);
+    e = new_entry(d, key, klen, LIST_ROOM, &rc);
     if (e != NULL) {
       e->kind = EDDY__SHD_LIST;
-      memset(value_of(e), 0, sizeof(list_t));
+      memset(list_of(e), 0, sizeof(list_t));
     }
   } else if (e->kind != EDDY__SHD_LIST) {
     rc = EDDY_EINVAL;
@@ -491,11 +499,11 @@ int eddy__shdict_push(eddy__shdict_t *d, const char *key, size_t klen,
   node_t *node = e != NULL ? cut_or_evict(d, c, e) : NULL;
   if (e != NULL && node == NULL) {
     rc = EDDY_EFULL;
-    list_t *l = (list_t *)value_of(e);
+    list_t *l = list_of(e);
     if (l->len == 0)
       remove_entry(d, e);
   } else if (node != NULL) {
-    list_t *l = (list_t *)value_of(e);
+    list_t *l = list_of(e);
     node->cls = (uint32_t)c;
     node->vlen = (uint32_t)vlen;
     node->kind = (uint8_t)kind;
@@ -532,7 +540,7 @@ int eddy__shdict_pop(eddy__shdict_t *d, const char *key, size_t klen,
   if (e != NULL && e->kind != EDDY__SHD_LIST) {
     rc = EDDY_EINVAL;
   } else if (e != NULL) {
-    list_t *l = (list_t *)value_of(e);
+    list_t *l = list_of(e);
     node_t *node = AT(d, left ? l->head : l->tail);
     copy_out(out, (char)node->kind, (char *)(node + 1), node->vlen);
     if (left) {
@@ -567,7 +575,7 @@ int eddy__shdict_llen(eddy__shdict_t *d, const char *key, size_t klen,
   else if (e->kind != EDDY__SHD_LIST)
     rc = EDDY_EINVAL;
   else
-    *len = ((list_t *)value_of(e))->len;
+    *len = (list_of(e))->len;
   unlock(d);
   return rc;
 }

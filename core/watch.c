@@ -26,6 +26,18 @@ static void close_by_closer(eddy__closer_t *c) {
   eddy__watch_close(watch_of(c, closer));
 }
 
+/* Whether another watcher of rt has fd. libuv allows one poll handle per
+   descriptor and loop, but notices a second one only while the first is
+   started: one added while the first is paused for its callback would
+   take the descriptor's events from it, and closing either would drop
+   them for the other. */
+static int watched(eddy_runtime_t *rt, int fd) {
+  for (eddy__closer_t *c = rt->closers; c != NULL; c = c->next)
+    if (c->close == close_by_closer && watch_of(c, closer)->fd == fd)
+      return 1;
+  return 0;
+}
+
 int eddy__watch_start(eddy_runtime_t *rt, eddy__watch_t *w, int fd,
                       int events) {
   w->rt = rt;
@@ -36,10 +48,17 @@ int eddy__watch_start(eddy_runtime_t *rt, eddy__watch_t *w, int fd,
   w->poll.data = w;
   w->closer.close = close_by_closer;
   w->closer.stop = NULL; /* in-flight work may still need it */
+  if (watched(rt, fd))
+    return EDDY_EBUSY;
   int rc = uv_poll_init(&rt->loop, &w->poll, fd);
+  /* epoll refuses regular files with EPERM: not "permission denied";
+     EEXIST: the loop watches fd for something else (an eddy socket). */
+  if (rc == UV_EPERM)
+    return EDDY_EINVAL;
+  if (rc == UV_EEXIST)
+    return EDDY_EBUSY;
   if (rc != 0)
-    /* epoll refuses regular files with EPERM: not "permission denied". */
-    return rc == UV_EPERM ? EDDY_EINVAL : eddy__error_from_uv(rc);
+    return eddy__error_from_uv(rc);
   eddy__closer_add(rt, &w->closer);
   rc = apply(w);
   if (rc != 0)

@@ -33,7 +33,8 @@ struct eddy__watch_s {
 };
 
 /* Starts watching fd. Returns 0 or an EDDY_E code (EDDY_EINVAL for a
-   descriptor that cannot be watched, such as a regular file); after a
+   descriptor that cannot be watched, such as a regular file; EDDY_EBUSY
+   for one that a watcher or socket of this runtime has already); after a
    failure, w->closing says whether on_close is still to come. */
 int eddy__watch_start(eddy_runtime_t *rt, eddy__watch_t *w, int fd,
                       int events);

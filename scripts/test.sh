@@ -23,7 +23,13 @@ status=0
 for t in "$BUILD"/tests/*_test; do
   [ -x "$t" ] || continue
   echo "# $t"
-  "$t" | tee -a "$log/all.tap" || status=1
+  # A test that crashes fails the run, even when its TAP looked fine.
+  "$t" | tee -a "$log/all.tap"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    echo "not ok - $t exited with status $rc" | tee -a "$log/all.tap"
+    status=1
+  fi
 done
 
 "${preload[@]}" busted --lua=luajit --lpath='./tests/?.lua' -o TAP tests/spec \

@@ -6,10 +6,12 @@
  */
 #include <lauxlib.h>
 #include <lua.h>
+#include <lualib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -326,10 +328,72 @@ static void test_pool_free(void) {
      atomic_load(&pool_jobs_done));
 }
 
-int main(void) {
+/* A job refused for want of a task is never made: LeakSanitizer would
+   see it in the asan build. */
+static void test_pool_refused(void) {
+  int status;
+  eddy_runtime_t *rt = run_code(
+      "local eddy = require 'eddy'\n"
+      "local ok, err\n"
+      "table.sort({ 1, 2 }, function(a, b)\n"
+      "  ok, err = pcall(eddy.task.run, 'm', 'f', { 1, 2 })\n"
+      "  return a < b\n"
+      "end)\n"
+      "assert(not ok and err:match('cannot wait here'), err)\n",
+      &status);
+  ok(status == 0, "eddy.task.run raises where it cannot wait (%s)",
+     eddy_last_error(rt));
+  eddy_free(rt);
+}
+
+/* The Lua module face: a job given up on still runs in its pool thread
+   when lua_close unloads eddy.so, and the host goes on; the thread must
+   find eddy's code still there when its job ends. Run in a process of its
+   own (forked first thing, while this one has no thread), so that a
+   crash is a failed test. build is the build directory, with eddy.so. */
+static void test_pool_unload(const char *build) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lua_pushfstring(L, "%s/?.so;", build);
+    lua_setglobal(L, "build_cpath");
+    int rc = luaL_dostring(L,
+        "package.cpath = build_cpath .. package.cpath\n"
+        "package.path = './tests/?.lua;' .. package.path\n"
+        "local eddy = require 'eddy'\n"
+        "local r, err = eddy.run(function()\n"
+        "  return eddy.task.run({ 'fixtures.taskwork', 'sleep', timeout = 0.05 }, 0.3)\n"
+        "end)\n"
+        "assert(r == nil and err == 'timeout', tostring(err))\n");
+    if (rc != 0)
+      fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    lua_close(L);
+    usleep(600 * 1000); /* the job ends meanwhile */
+    _exit(rc == 0 ? 0 : 2);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+     "a host goes on after lua_close while a given-up job ends (status %d)",
+     status);
+}
+
+int main(int argc, char **argv) {
+  /* This program is BUILD/tests/embed_test. */
+  char build[4096];
+  snprintf(build, sizeof build, "%s", argc > 0 ? argv[0] : "build/tests/x");
+  for (int cut = 0; cut < 2; cut++) {
+    char *slash = strrchr(build, '/');
+    if (slash != NULL)
+      *slash = '\0';
+  }
+  test_pool_unload(build);
   test_basic();
   test_group();
   test_pool_free();
+  test_pool_refused();
   test_errors();
   test_stop();
   test_two_runtimes();

@@ -177,6 +177,37 @@ describe("eddy.reactor", function()
     assert.has_error(function() eddy.reactor.add(0, "r") end)
   end)
 
+  it("answers nil, \"busy\" for a descriptor another watcher has, even while its callback runs", function()
+    local a, b = socketpair()
+    local calls, during = 0, nil
+    h.run(function()
+      local w1
+      w1 = assert(eddy.reactor.add(a, "r", function()
+        calls = calls + 1
+        -- paused while this runs: a second watcher would take its events
+        during = { eddy.reactor.add(a, "r", function() end) }
+        read_fd(a)
+        w1:del()
+      end))
+      assert.same({ nil, "busy" }, { eddy.reactor.add(a, "w", function() end) })
+      write_fd(b, "x")
+      eddy.sleep(0.03)
+      -- once deleted, the descriptor may be watched again
+      local w2 = assert(eddy.reactor.add(a, "r", function(w)
+        calls = calls + 1
+        read_fd(a)
+        w:del()
+      end))
+      write_fd(b, "y")
+      eddy.sleep(0.03)
+      assert.equal("", w2:events())
+    end)
+    assert.same({ nil, "busy" }, during)
+    assert.equal(2, calls)
+    ffi.C.close(a)
+    ffi.C.close(b)
+  end)
+
   it("runs the example over a pipe", function()
     local rc, out = h.sh("(echo one; sleep 0.1; echo two) | " .. h.eddy_bin .. " examples/reactor.lua")
     assert.equal(0, rc, out)

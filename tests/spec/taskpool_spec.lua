@@ -57,8 +57,10 @@ describe("eddy.task.run", function()
         "eddy.task.run: arguments: value 2: a table that contains itself cannot be encoded")
       assert.has_error(function() eddy.task.run(W, "echo", io.stdout) end)
       assert.has_error(function() eddy.task.run(nil, "f") end)
-      assert.has_error(function() eddy.task.run(W) end)
-      assert.has_error(function() eddy.task.run({ W }) end)
+      assert.has_error(function() eddy.task.run(W) end,
+        "bad argument #2 to 'run' (function name expected)")
+      assert.has_error(function() eddy.task.run({ W }) end,
+        "bad argument #1 to 'run' (function name expected at [2])")
     end)
     assert.has_error(function() eddy.task.run(W, "add", 1, 2) end) -- not in a task
   end)
@@ -118,6 +120,31 @@ describe("eddy.task.run", function()
       local r, err = eddy.task.run({ W, "add", timeout = 2 }, 1, 1)
       assert.equal(2, r, err)
     end)
+  end)
+
+  it("keeps interrupting a job that catches the interrupt in a pcall of its own", function()
+    local prefix = os.tmpname()
+    local f = assert(io.open(prefix .. "_pcallspin.lua", "w"))
+    f:write([[
+      local M = {}
+      function M.spin()
+        jit.off(true, true)
+        while true do pcall(function() for _ = 1, 1e7 do end end) end
+      end
+      function M.add(a, b) return a + b end
+      return M
+    ]])
+    f:close()
+    local rc, out = h.eddy_run(([[
+      package.path = %q .. package.path
+      local eddy = require "eddy"
+      print(eddy.task.run({ "pcallspin", "spin", timeout = 0.1 }))
+      print(eddy.task.run({ "pcallspin", "add", timeout = 2 }, 1, 2))
+    ]]):format(prefix .. "_?.lua;"), "", "--task-threads 1")
+    os.remove(prefix .. "_pcallspin.lua")
+    os.remove(prefix)
+    assert.equal(0, rc, out)
+    assert.equal("nil\ttimeout\n3\n", out)
   end)
 
   it("gives each pool thread a Lua state of its own, kept between jobs", function()

@@ -191,6 +191,62 @@ describe("eddy --workers", function()
     assert.equal("rc=0", stop(pid, status))
   end)
 
+  it("a worker that dies while its reload replacement starts is replaced once, not twice", function()
+    -- "crash": the worker dies 0.1 s after it runs, so that its restarts
+    -- back off; "slow": it takes 0.3 s before it runs, then serves.
+    local mode_path = os.tmpname()
+    local function set_mode(mode)
+      local f = assert(io.open(mode_path, "w"))
+      f:write(mode)
+      f:close()
+    end
+    set_mode("crash")
+    local f = assert(io.open(app_path, "w"))
+    f:write(([[
+      local eddy = require "eddy"
+      local ffi = require "ffi"
+      ffi.cdef("int getpid(void);")
+      local mf = io.open(%q)
+      local mode = mf:read("*a")
+      mf:close()
+      if mode == "crash" then
+        print("crashing worker up")
+        io.stdout:flush()
+        eddy.sleep(0.1)
+        os.exit(3)
+      end
+      os.execute("sleep 0.3")
+      local server = assert(eddy.tcp.listen("127.0.0.1", 0))
+      print("serving pid " .. ffi.C.getpid())
+      io.stdout:flush()
+    ]]):format(mode_path))
+    f:close()
+    local pid, out, status = h.start_eddy("--workers 1 " .. app_path)
+    local ok, err = pcall(function()
+      h.wait_for(out, "()restarting it in 0%.4 s")
+      -- The next life dies with a restart 0.8 s away; its replacement
+      -- runs well before that, and must cancel the restart.
+      local ups = select(2, h.read_file(out):gsub("crashing worker up", ""))
+      for _ = 1, 100 do
+        if select(2, h.read_file(out):gsub("crashing worker up", "")) > ups then break end
+        os.execute("sleep 0.02")
+      end
+      set_mode("slow")
+      h.sh("kill -HUP " .. pid)
+      h.wait_for(out, "()serving pid")
+      os.execute("sleep 1.2") -- past the restart that was pending
+    end)
+    local _, children = h.sh("pgrep -P " .. pid)
+    local log = h.read_file(out)
+    local rc = stop(pid, status)
+    os.remove(mode_path)
+    assert(ok, err)
+    assert.equal("rc=0", rc)
+    assert.matches("restarting it in 0%.8 s", log)
+    assert.equal(1, select(2, children:gsub("%d+", "")), log)
+    assert.equal(1, select(2, log:gsub("serving pid", "")), log)
+  end)
+
   it("stops gracefully on SIGTERM: an in-flight request completes", function()
     local pid, out, status, port = start("--workers 2 " .. app_path)
     h.wait_for(out, "worker 2 listening")
@@ -224,5 +280,9 @@ describe("eddy --workers", function()
     rc, out = h.sh(h.eddy_bin .. " --pid-file /tmp/x.pid -e 'print(1)'")
     assert.equal(1, rc)
     assert.matches("%-%-pid%-file goes with %-%-workers", out)
+    -- a grace of NaN would have the master kill workers at once
+    rc, out = h.sh(h.eddy_bin .. " --workers 1 --grace nan -e 'print(1)'")
+    assert.equal(1, rc)
+    assert.matches("bad %-%-grace: nan", out)
   end)
 end)
