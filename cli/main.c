@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "../core/eddy.h"
 
 static void usage(FILE *out) {
@@ -28,6 +30,9 @@ static void usage(FILE *out) {
       "                    the listening sockets, restarts a worker that\n"
       "                    dies, reloads on SIGHUP, stops on SIGTERM/SIGINT\n"
       "  --pid-file path   with --workers: write the master's pid there\n"
+      "  --process file    with --workers: also run file.lua in a process of\n"
+      "                    its own under the master (may be repeated); its\n"
+      "                    eddy.worker.id() follows the workers'\n"
       "  --task-threads N  threads of the task pool (eddy.task.run); default\n"
       "                    one per core, started on first use\n"
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
@@ -52,6 +57,9 @@ typedef struct program_s {
   int argc;           /* the script's arguments */
   char **argv;
   int threads;        /* reactor threads per process */
+  int workers;
+  const char *processes[64]; /* --process scripts */
+  int nprocesses;
 } program_t;
 
 /* Loads the program into a runtime of its own and runs it. A failure to
@@ -98,8 +106,17 @@ static int run_process(eddy_worker_t *w, program_t *p) {
 }
 
 static int run_worker(eddy_worker_t *w, int id, void *data) {
-  (void)id;
-  return run_process(w, data);
+  program_t *p = data;
+  if (id <= p->workers)
+    return run_process(w, p);
+  /* One of the --process scripts: on a thread of its own, alone. */
+  program_t other = *p;
+  other.ncodes = 0;
+  other.script = p->processes[id - p->workers - 1];
+  other.argc = 0;
+  other.argv = NULL;
+  other.threads = 1;
+  return run_process(w, &other);
 }
 
 static int parse_threads(const char *s, int *threads) {
@@ -151,6 +168,12 @@ int main(int argc, char **argv) {
       if (++i == argc)
         return fail("--pid-file needs a path", "");
       master.pid_file = argv[i];
+    } else if (strcmp(a, "--process") == 0) {
+      if (++i == argc)
+        return fail("--process needs a script", "");
+      if (p.nprocesses == 64)
+        return fail("too many --process options", "");
+      p.processes[p.nprocesses++] = argv[i];
     } else if (strcmp(a, "--task-threads") == 0) {
       int n;
       if (++i == argc)
@@ -191,11 +214,13 @@ int main(int argc, char **argv) {
   }
   p.threads = threads;
   if (workers < 0) {
-    if (master.pid_file != NULL)
-      return fail("--pid-file goes with --workers", "");
+    if (master.pid_file != NULL || p.nprocesses > 0)
+      return fail("--pid-file and --process go with --workers", "");
     return run_process(NULL, &p);
   }
-  master.workers = workers;
+  master.workers = workers > 0 ? workers : (int)uv_available_parallelism();
+  master.processes = p.nprocesses;
+  p.workers = master.workers;
   /* A worker is killed once its own grace period is well over. */
   master.kill_after = p.opts.shutdown_grace + 10;
   int status = eddy_master_run(&master, run_worker, &p);

@@ -201,12 +201,18 @@ typedef struct eddy_master_options_s {
   /* Seconds a stopping worker gets before it is killed (default 30): more
      than its runtimes' shutdown_grace. */
   double kill_after;
+  /* Processes of the host's own besides the workers (Swoole's Process):
+     fn is called for them too, with ids workers + 1 to workers +
+     processes; the master restarts and reloads them as it does workers,
+     and eddy_worker_count tells the workers alone (default 0). */
+  int processes;
 } eddy_master_options_t;
 
 EDDY_API void eddy_master_options_init(eddy_master_options_t *opts);
 
 /* Runs in a worker: makes runtimes with opts.worker = w, runs them, and
-   returns the worker's exit status. id is 1 to workers. */
+   returns the worker's exit status. id is 1 to workers (then the host's
+   other processes). At most 4096 in all. */
 typedef int (*eddy_worker_fn)(eddy_worker_t *w, int id, void *data);
 
 /* Runs the master until every worker has ended or a stop completes;

@@ -73,6 +73,7 @@ typedef struct master_s {
   eddy_worker_fn fn;
   void *data;
   int workers;
+  int nslots;    /* workers, then the host's other processes */
   proc_t *procs; /* 2 per slot: current and next */
   slot_t *slots;
   sock_t *socks;
@@ -269,7 +270,7 @@ static shared_t *shared_for(master_t *m, const eddy__msg_t *req, int *err) {
 /* Workers */
 
 static proc_t *free_proc(master_t *m) {
-  for (int i = 0; i < 2 * m->workers; i++)
+  for (int i = 0; i < 2 * m->nslots; i++)
     if (m->procs[i].pid == 0)
       return &m->procs[i];
   return NULL;
@@ -279,7 +280,7 @@ static proc_t *free_proc(master_t *m) {
 static void worker_main(master_t *m, int slot, int chan) {
   pid_t master_pid = getppid();
   close(m->sigfd);
-  for (int i = 0; i < 2 * m->workers; i++)
+  for (int i = 0; i < 2 * m->nslots; i++)
     if (m->procs[i].pid != 0 && m->procs[i].chan >= 0)
       close(m->procs[i].chan);
   for (int i = 0; i < m->nsocks; i++)
@@ -417,7 +418,7 @@ static void reap_all(master_t *m) {
   int wstatus;
   pid_t pid;
   while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
-    for (int i = 0; i < 2 * m->workers; i++)
+    for (int i = 0; i < 2 * m->nslots; i++)
       if (m->procs[i].pid == pid)
         reap(m, &m->procs[i], wstatus);
 }
@@ -471,8 +472,8 @@ static void on_message(master_t *m, proc_t *p) {
 }
 
 static void reload(master_t *m) {
-  say("reloading: starting %d new workers", m->workers);
-  for (int i = 0; i < m->workers; i++) {
+  say("reloading: starting %d new workers", m->nslots);
+  for (int i = 0; i < m->nslots; i++) {
     slot_t *s = &m->slots[i];
     if (s->next != NULL)
       continue;
@@ -485,7 +486,7 @@ static void reload(master_t *m) {
 }
 
 static void stop_all(master_t *m, int sig) {
-  for (int i = 0; i < 2 * m->workers; i++)
+  for (int i = 0; i < 2 * m->nslots; i++)
     if (m->procs[i].pid != 0)
       kill(m->procs[i].pid, sig);
 }
@@ -513,13 +514,13 @@ static void on_signal(master_t *m, int sig) {
 
 static int live_procs(master_t *m) {
   int n = 0;
-  for (int i = 0; i < 2 * m->workers; i++)
+  for (int i = 0; i < 2 * m->nslots; i++)
     n += m->procs[i].pid != 0;
   return n;
 }
 
 static int pending_restarts(master_t *m) {
-  for (int i = 0; i < m->workers; i++)
+  for (int i = 0; i < m->nslots; i++)
     if (m->slots[i].restart_at != 0)
       return 1;
   return 0;
@@ -529,7 +530,7 @@ static int pending_restarts(master_t *m) {
    the milliseconds until the next deadline, or -1. */
 static int run_deadlines(master_t *m) {
   uint64_t now = now_ms(), next = 0;
-  for (int i = 0; i < m->workers && !m->stopping; i++) {
+  for (int i = 0; i < m->nslots && !m->stopping; i++) {
     slot_t *s = &m->slots[i];
     if (s->restart_at != 0 && s->restart_at <= now) {
       start_current(m, i);
@@ -539,7 +540,7 @@ static int run_deadlines(master_t *m) {
       next = s->restart_at;
     }
   }
-  for (int i = 0; i < 2 * m->workers; i++) {
+  for (int i = 0; i < 2 * m->nslots; i++) {
     proc_t *p = &m->procs[i];
     uint64_t at = m->stopping == 1 ? m->stop_kill_at
                   : p->retiring    ? p->kill_at
@@ -563,8 +564,8 @@ static int run_deadlines(master_t *m) {
 }
 
 static void master_loop(master_t *m) {
-  struct pollfd *fds = calloc((size_t)(1 + 2 * m->workers), sizeof *fds);
-  proc_t **owners = calloc((size_t)(1 + 2 * m->workers), sizeof *owners);
+  struct pollfd *fds = calloc((size_t)(1 + 2 * m->nslots), sizeof *fds);
+  proc_t **owners = calloc((size_t)(1 + 2 * m->nslots), sizeof *owners);
   if (fds == NULL || owners == NULL)
     abort();
   for (;;) {
@@ -573,7 +574,7 @@ static void master_loop(master_t *m) {
     int timeout = run_deadlines(m);
     int n = 0;
     fds[n++] = (struct pollfd){m->sigfd, POLLIN, 0};
-    for (int i = 0; i < 2 * m->workers; i++)
+    for (int i = 0; i < 2 * m->nslots; i++)
       if (m->procs[i].pid != 0 && m->procs[i].chan >= 0) {
         owners[n] = &m->procs[i];
         fds[n++] = (struct pollfd){m->procs[i].chan, POLLIN, 0};
@@ -609,8 +610,11 @@ int eddy_master_run(const eddy_master_options_t *opts, eddy_worker_fn fn,
   m.data = data;
   m.workers = opts->workers > 0 ? opts->workers
                                 : (int)uv_available_parallelism();
-  m.procs = calloc((size_t)(2 * m.workers), sizeof *m.procs);
-  m.slots = calloc((size_t)m.workers, sizeof *m.slots);
+  m.nslots = m.workers + (opts->processes > 0 ? opts->processes : 0);
+  if (m.workers > 4096 || m.nslots > 4096)
+    return EDDY_EINVAL;
+  m.procs = calloc((size_t)(2 * m.nslots), sizeof *m.procs);
+  m.slots = calloc((size_t)m.nslots, sizeof *m.slots);
   if (m.procs == NULL || m.slots == NULL) {
     free(m.procs);
     free(m.slots);
@@ -633,7 +637,7 @@ int eddy_master_run(const eddy_master_options_t *opts, eddy_worker_fn fn,
     say("cannot write the pid file %s: %s", opts->pid_file, strerror(errno));
     status = 1;
   } else {
-    for (int i = 0; i < m.workers; i++)
+    for (int i = 0; i < m.nslots; i++)
       start_current(&m, i);
     master_loop(&m);
     if (opts->pid_file)

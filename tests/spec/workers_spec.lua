@@ -279,10 +279,37 @@ describe("eddy --workers", function()
     assert.matches("bad %-%-workers: x", out)
     rc, out = h.sh(h.eddy_bin .. " --pid-file /tmp/x.pid -e 'print(1)'")
     assert.equal(1, rc)
-    assert.matches("%-%-pid%-file goes with %-%-workers", out)
+    assert.matches("%-%-pid%-file and %-%-process go with %-%-workers", out)
     -- a grace of NaN would have the master kill workers at once
     rc, out = h.sh(h.eddy_bin .. " --workers 1 --grace nan -e 'print(1)'")
     assert.equal(1, rc)
     assert.matches("bad %-%-grace: nan", out)
+  end)
+
+  it("runs a --process next to the workers, restarts it, and it reaches them by mailbox", function()
+    local app = os.tmpname()
+    local f = assert(io.open(app, "w"))
+    f:write([[
+      local eddy = require "eddy"
+      print("worker " .. eddy.worker.id() .. " of " .. eddy.worker.count() .. " up")
+      io.stdout:flush()
+      while true do
+        local msg, from = eddy.mailbox.recv()
+        if not msg then break end
+        print(("worker %d heard tick %d from %d"):format(eddy.worker.id(), msg.tick, from))
+        io.stdout:flush()
+      end
+    ]])
+    f:close()
+    local pid, out, status = h.start_eddy("--workers 2 --process examples/process.lua " .. app)
+    local first = h.wait_for(out, "process 3 %(pid (%d+)%) started %(workers 1 to 2%)")
+    h.wait_for(out, "()worker 1 heard tick 2 from 3")
+    h.wait_for(out, "()worker 2 heard tick 2 from 3")
+    h.sh("kill -KILL " .. first)
+    local second = h.wait_for(out, "process 3 %(pid (%d+)%) started.*process 3 %(pid (%d+)%) started")
+    assert.is_not_nil(second)
+    assert.matches("worker 3 %(pid " .. first .. "%) was killed by signal 9; restarting it", h.read_file(out))
+    assert.equal("rc=0", stop(pid, status))
+    os.remove(app)
   end)
 end)
