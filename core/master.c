@@ -426,7 +426,7 @@ static void reap_all(master_t *m) {
 /* A new worker runs: during a reload, it takes its slot over. */
 static void on_ready(master_t *m, proc_t *p) {
   slot_t *s = &m->slots[p->slot];
-  if (s->next != p)
+  if (s->next != p || p->retiring) /* gave up on it already */
     return;
   proc_t *old = s->current;
   s->current = p;
@@ -538,6 +538,19 @@ static int run_deadlines(master_t *m) {
         next = s->restart_at;
     } else if (s->restart_at != 0 && (next == 0 || s->restart_at < next)) {
       next = s->restart_at;
+    }
+    /* A reload's replacement that never gets to run (stuck in its start)
+       must not hold its slot's reloads back for good. */
+    proc_t *nx = s->next;
+    if (nx != NULL && !nx->retiring) {
+      uint64_t at = nx->started_ms + (kill_time(m) - now);
+      if (at <= now) {
+        say("reload: the new worker %d (pid %d) did not start running in "
+            "time; the old one keeps serving", i + 1, (int)nx->pid);
+        retire(m, nx);
+      } else if (next == 0 || at < next) {
+        next = at;
+      }
     }
   }
   for (int i = 0; i < 2 * m->nslots; i++) {
