@@ -144,6 +144,7 @@ int luaopen_eddy_c_codec(lua_State *L);
 int luaopen_eddy_c_taskpool(lua_State *L);
 int luaopen_eddy_c_shared(lua_State *L);
 int luaopen_eddy_c_mailbox(lua_State *L);
+int luaopen_eddy_c_fetch(lua_State *L);
 int luaopen_eddy_c_timer(lua_State *L);
 int luaopen_eddy_c_tcp(lua_State *L);
 int luaopen_eddy_c_udp(lua_State *L);

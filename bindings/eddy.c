@@ -51,6 +51,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.taskpool", luaopen_eddy_c_taskpool},
     {"eddy.c.shared", luaopen_eddy_c_shared},
     {"eddy.c.mailbox", luaopen_eddy_c_mailbox},
+    {"eddy.c.fetch", luaopen_eddy_c_fetch},
     {"eddy.c.timer", luaopen_eddy_c_timer},
     {"eddy.c.tcp", luaopen_eddy_c_tcp},
     {"eddy.c.udp", luaopen_eddy_c_udp},

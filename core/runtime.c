@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "curl.h"
 #include "group.h"
 #include "shared.h"
 #include "worker.h"
@@ -33,6 +34,7 @@ static void process_setup(void) {
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, NULL);
   ares_library_init(ARES_LIB_INIT_ALL);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void eddy__process_init(void) {
@@ -331,6 +333,8 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   rt->pool = NULL;
   eddy__shmaps_free(rt->shmaps);
   rt->shmaps = NULL;
+  eddy__curl_free(rt->curl); /* its transfers were aborted with their tasks */
+  rt->curl = NULL;
   if (rt->dns)
     eddy__dns_free(rt->dns);
   rt->dns = NULL;

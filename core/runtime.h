@@ -64,6 +64,7 @@ struct eddy_runtime_s {
   int owns_pool;
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
   struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
+  struct eddy__curl_s *curl;    /* the HTTP client's multi handle, once used */
   char error[1024];
 };
 

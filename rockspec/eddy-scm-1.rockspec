@@ -3,7 +3,8 @@
 --     LUA_INCDIR=/usr/include/luajit-2.1
 -- installs eddy.so (the C core with eddy's Lua modules inside), the Lua
 -- files of lua/eddy/, and the `eddy` command. Needs the Debian packages
--- that scripts/deps.sh lists (libluajit2-5.1-dev, libuv1-dev, libc-ares-dev).
+-- that scripts/deps.sh lists (libluajit2-5.1-dev, libuv1-dev, libc-ares-dev,
+-- libcurl4-openssl-dev).
 rockspec_format = "3.0"
 package = "eddy"
 version = "scm-1"

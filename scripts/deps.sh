@@ -12,6 +12,8 @@ PACKAGES=(
   libluajit2-5.1-dev # its headers, for the C core
   libuv1-dev         # the event loop
   libc-ares-dev      # DNS on the loop
+  libcurl4-openssl-dev # the HTTP client (libcurl's multi interface)
+  python3            # an independent HTTP server for the client's tests
   lua-cjson          # JSON for res:json
   lua-busted         # the Lua test runner (run under LuaJIT)
   luarocks           # the test that installs eddy as a rock

@@ -432,4 +432,14 @@ function App:listen(host, port, opts)
 end
 
 M.unescape = unescape
+
+-- The client: request, get, post, fetch_all (lua/eddy/http/client.lua),
+-- loaded on first use.
+setmetatable(M, { __index = function(t, name)
+  if name == "request" or name == "get" or name == "post" or name == "fetch_all" then
+    local client = require "eddy.http.client"
+    for _, f in ipairs({ "request", "get", "post", "fetch_all" }) do rawset(t, f, client[f]) end
+    return client[name]
+  end
+end })
 return M

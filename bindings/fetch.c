@@ -1,0 +1,267 @@
+/*
+ * fetch.c: the HTTP client's C side (module eddy.c.fetch; lua/eddy/fetch.lua
+ * makes eddy.http.request of it). A request is a curl easy handle on the
+ * thread's multi handle (core/curl.c) while its task waits; the response
+ * head and body are gathered in C and handed over once. The body has a
+ * maximum; the task's timeout or cancellation takes the transfer off at
+ * once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/curl.h"
+#include "bindings.h"
+
+/* A growing byte string. */
+typedef struct bytes_s {
+  char *data;
+  size_t len, cap;
+} bytes_t;
+
+static int bytes_add(bytes_t *b, const char *p, size_t n) {
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap - b->len < n)
+      cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (data == NULL)
+      return -1;
+    b->data = data;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+typedef struct request_s {
+  eddy__xfer_t xfer;
+  eddy__task_t *task;
+  struct curl_slist *headers_out;
+  struct curl_slist *resolve;
+  bytes_t head;  /* the last response's head lines */
+  bytes_t body;
+  size_t max_body;
+  int too_large;
+  char error[CURL_ERROR_SIZE];
+} request_t;
+
+static void request_free(request_t *r) {
+  if (r->xfer.easy != NULL)
+    curl_easy_cleanup(r->xfer.easy);
+  curl_slist_free_all(r->headers_out);
+  curl_slist_free_all(r->resolve);
+  free(r->head.data);
+  free(r->body.data);
+  free(r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  request_t *r = ud;
+  size_t len = size * n;
+  if (r->body.len + len > r->max_body) {
+    r->too_large = 1;
+    return 0; /* curl ends the transfer */
+  }
+  return bytes_add(&r->body, p, len) == 0 ? len : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  request_t *r = ud;
+  size_t len = size * n;
+  /* A new status line (after a redirect or a 100 Continue): only the last
+     response's head is kept. */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+    r->head.len = 0;
+  if (r->head.len + len > 256 * 1024)
+    return 0;
+  return bytes_add(&r->head, p, len) == 0 ? len : 0;
+}
+
+/* The short, stable word for what went wrong. */
+static const char *error_word(request_t *r, CURLcode rc) {
+  if (r->too_large)
+    return "too large";
+  switch (rc) {
+  case CURLE_URL_MALFORMAT: return "bad url";
+  case CURLE_UNSUPPORTED_PROTOCOL: return "unsupported scheme";
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY: return "dns failure";
+  case CURLE_COULDNT_CONNECT: return "refused";
+  case CURLE_OPERATION_TIMEDOUT: return "timeout";
+  case CURLE_TOO_MANY_REDIRECTS: return "too many redirects";
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE: return "tls failure";
+  case CURLE_GOT_NOTHING:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_PARTIAL_FILE: return "closed";
+  default: return "io error";
+  }
+}
+
+/* Pushes the response: status, head (the header lines), body. */
+static int push_response(lua_State *co, request_t *r) {
+  long status = 0;
+  curl_easy_getinfo(r->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
+  lua_pushinteger(co, status);
+  lua_pushlstring(co, r->head.data ? r->head.data : "", r->head.len);
+  lua_pushlstring(co, r->body.data ? r->body.data : "", r->body.len);
+  char *url = NULL;
+  curl_easy_getinfo(r->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
+  lua_pushstring(co, url ? url : "");
+  return 4;
+}
+
+static void on_done(eddy__xfer_t *x, CURLcode rc) {
+  request_t *r = x->data;
+  eddy__task_t *t = r->task;
+  lua_State *co = eddy__task_wake_begin(t);
+  int n;
+  if (rc == CURLE_OK) {
+    n = push_response(co, r);
+  } else {
+    lua_pushnil(co);
+    lua_pushstring(co, error_word(r, rc));
+    lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(rc));
+    n = 3;
+  }
+  request_free(r);
+  eddy__task_wake_end(t, n);
+}
+
+/* The task stopped waiting (timeout, cancel, teardown): the transfer
+   goes at once, and no completion can come. */
+static void detach(eddy__task_t *t) {
+  request_t *r = t->wait_data;
+  eddy__curl_abort(&r->xfer);
+  request_free(r);
+}
+
+static const eddy__wait_ops_t fetch_ops = {"http request", detach, NULL};
+
+static long opt_long(lua_State *L, const char *field, long def) {
+  return (long)eddyL_optfield_number(L, 1, field, (double)def);
+}
+
+static const char *opt_string(lua_State *L, const char *field) {
+  lua_getfield(L, 1, field);
+  const char *s = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1);
+  return s; /* anchored by the options table while request() runs */
+}
+
+/* Adds the "Name: value" lines of opts.headers (an array of lines). */
+static int set_headers(lua_State *L, request_t *r) {
+  lua_getfield(L, 1, "header_lines");
+  int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    struct curl_slist *h =
+        curl_slist_append(r->headers_out, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (h == NULL) {
+      lua_pop(L, 1);
+      return -1;
+    }
+    r->headers_out = h;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Sets up the easy handle from the options table at 1. */
+static int setup(lua_State *L, request_t *r) {
+  CURL *e = r->xfer.easy;
+  const char *method = opt_string(L, "method");
+  size_t body_len = 0;
+  lua_getfield(L, 1, "body");
+  const char *body = lua_isstring(L, -1) ? lua_tolstring(L, -1, &body_len)
+                                         : NULL;
+  curl_easy_setopt(e, CURLOPT_URL, opt_string(L, "url"));
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip, deflate, ... */
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   opt_long(L, "connect_timeout_ms", 10000));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, opt_long(L, "timeout_ms", 0));
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
+                   (long)eddyL_optfield_boolean(L, 1, "follow_redirects", 1));
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, opt_long(L, "max_redirects", 10));
+  long verify = eddyL_optfield_boolean(L, 1, "verify_tls", 1);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  const char *proxy = opt_string(L, "proxy");
+  if (proxy != NULL)
+    curl_easy_setopt(e, CURLOPT_PROXY, proxy);
+  const char *version = opt_string(L, "http_version");
+  if (version != NULL)
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     strcmp(version, "2") == 0 ? (long)CURL_HTTP_VERSION_2TLS
+                                               : (long)CURL_HTTP_VERSION_1_1);
+  const char *resolve = opt_string(L, "resolve");
+  if (resolve != NULL) {
+    r->resolve = curl_slist_append(NULL, resolve);
+    curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+  }
+  if (strcmp(method, "HEAD") == 0)
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcmp(method, "GET") != 0)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  if (body != NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+  }
+  lua_pop(L, 1);
+  if (set_headers(L, r) != 0)
+    return -1;
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers_out);
+  return 0;
+}
+
+/* request(opts) -> status, head, body, url | nil, err, detail. opts (made
+   by fetch.lua): url, method, header_lines, body, timeout_ms,
+   connect_timeout_ms, follow_redirects, max_redirects, verify_tls, proxy,
+   http_version, max_body, resolve ("host:port:address"). */
+static int fetch_request(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &fetch_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  request_t *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->xfer.easy = curl_easy_init()) == NULL) {
+    free(r);
+    return eddyL_error(L, EDDY_ENOMEM);
+  }
+  r->xfer.data = r;
+  r->xfer.on_done = on_done;
+  r->max_body = (size_t)eddyL_optfield_number(L, 1, "max_body", 64.0 * 1024 * 1024);
+  int err = setup(L, r) == 0 ? eddy__curl_start(rt, &r->xfer) : EDDY_ENOMEM;
+  if (err != 0) {
+    request_free(r);
+    return eddyL_error(L, err);
+  }
+  r->task = t;
+  eddy__task_wait(t, &fetch_ops, r, -1); /* curl keeps the time */
+  return eddy__task_yield(&rt->sched, L);
+}
+
+static const luaL_Reg fetch_funcs[] = {
+    {"request", fetch_request},
+    {NULL, NULL},
+};
+
+int luaopen_eddy_c_fetch(lua_State *L) {
+  eddyL_newlib(L, fetch_funcs);
+  return 1;
+}

@@ -1,0 +1,156 @@
+/*
+ * curl.c: libcurl's multi interface on the loop (see curl.h). curl says
+ * which sockets to watch for what (socket_cb) and when to call it back
+ * (timer_cb); the loop calls curl_multi_socket_action when a socket is
+ * ready or the timer fires, and then collects the transfers that ended.
+ */
+#include "curl.h"
+
+#include <stdlib.h>
+
+#include "runtime.h"
+
+struct eddy__curl_s {
+  CURLM *multi;
+  uv_loop_t *loop;
+  uv_timer_t timer;
+  int running; /* transfers on it */
+};
+
+/* A socket curl asked to watch: freed in its close callback. */
+typedef struct watched_s {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  eddy__curl_t *c;
+} watched_t;
+
+/* Hands each transfer that ended to its owner. */
+static void collect(eddy__curl_t *c) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    eddy__xfer_t *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    CURLcode rc = msg->data.result;
+    curl_multi_remove_handle(c->multi, msg->easy_handle);
+    c->running--;
+    x->multi = NULL;
+    x->on_done(x, rc);
+  }
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events) {
+  watched_t *w = poll->data;
+  int flags = status < 0 ? CURL_CSELECT_ERR
+                         : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
+                               ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
+  int running;
+  curl_multi_socket_action(w->c->multi, w->fd, flags, &running);
+  collect(w->c);
+}
+
+static void on_timer(uv_timer_t *timer) {
+  eddy__curl_t *c = timer->data;
+  int running;
+  curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  collect(c);
+}
+
+static void on_watched_closed(uv_handle_t *handle) {
+  free(handle->data);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+                     void *socketp) {
+  (void)easy;
+  eddy__curl_t *c = userp;
+  watched_t *w = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (w != NULL) {
+      uv_poll_stop(&w->poll);
+      uv_close((uv_handle_t *)&w->poll, on_watched_closed);
+      curl_multi_assign(c->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (w == NULL) {
+    w = calloc(1, sizeof *w);
+    if (w == NULL || uv_poll_init_socket(c->loop, &w->poll, fd) != 0) {
+      free(w);
+      return -1; /* curl fails the transfer */
+    }
+    w->poll.data = w;
+    w->fd = fd;
+    w->c = c;
+    curl_multi_assign(c->multi, fd, w);
+  }
+  int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
+               (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+  uv_poll_start(&w->poll, events, on_poll);
+  return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
+  (void)multi;
+  eddy__curl_t *c = userp;
+  if (timeout_ms < 0)
+    uv_timer_stop(&c->timer);
+  else
+    /* Never from inside curl: the loop calls back, on its next turn. */
+    uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+static eddy__curl_t *multi_of(eddy_runtime_t *rt) {
+  if (rt->curl != NULL)
+    return rt->curl;
+  eddy__curl_t *c = calloc(1, sizeof *c);
+  if (c == NULL || (c->multi = curl_multi_init()) == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->loop = &rt->loop;
+  uv_timer_init(&rt->loop, &c->timer);
+  c->timer.data = c;
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  rt->curl = c;
+  return c;
+}
+
+int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
+  eddy__curl_t *c = multi_of(rt);
+  if (c == NULL)
+    return EDDY_ENOMEM;
+  curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+  if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
+    return EDDY_ENOMEM;
+  x->multi = c;
+  c->running++;
+  return 0;
+}
+
+void eddy__curl_abort(eddy__xfer_t *x) {
+  if (x->multi == NULL)
+    return;
+  curl_multi_remove_handle(x->multi->multi, x->easy);
+  x->multi->running--;
+  x->multi = NULL;
+}
+
+static void on_timer_closed(uv_handle_t *handle) {
+  free(handle->data);
+}
+
+void eddy__curl_free(eddy__curl_t *c) {
+  if (c == NULL)
+    return;
+  /* Closing the multi handle closes its sockets: socket_cb closes their
+     watchers first. */
+  curl_multi_cleanup(c->multi);
+  uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

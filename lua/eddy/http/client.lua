@@ -1,0 +1,157 @@
+-- eddy.http's client: request, get, post and fetch_all, on libcurl's multi
+-- interface driven by the thread's loop (core/curl.c, bindings/fetch.c).
+-- Any number of tasks may have requests in flight; each waits as plain
+-- sequential code. Host names are resolved by eddy (c-ares, on the loop)
+-- before curl sees them, so that an abandoned transfer never waits for
+-- curl's resolver thread.
+--
+-- request{url, method, headers, body, timeout, connect_timeout,
+--         follow_redirects, max_redirects, verify_tls, proxy,
+--         http_version = "1.1" | "2", max_body}
+--   -> res {status, headers, body, url} | nil, err, detail
+-- err is short and stable ("bad url", "unsupported scheme", "dns failure",
+-- "refused", "timeout", "tls failure", "too large", "too many redirects",
+-- "closed", "io error", "cancelled"); detail is curl's message.
+-- res.headers maps lower-case names to values; a repeated name maps to an
+-- array of its values.
+local c = require "eddy.c.fetch"
+local dns = require "eddy.dns"
+local tcp = require "eddy.c.tcp"
+local eddy = require "eddy"
+
+local type, error, pairs, ipairs, tostring, floor = type, error, pairs, ipairs, tostring, math.floor
+local lower, format, concat = string.lower, string.format, table.concat
+
+local M = {}
+
+local DEFAULT_PORTS = { http = 80, https = 443 }
+
+-- scheme, host, port of a URL, or nil, err.
+local function split_url(url)
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then return nil, "bad url" end
+  scheme = lower(scheme)
+  if not DEFAULT_PORTS[scheme] then return nil, "unsupported scheme" end
+  local hostport = authority:match("@(.*)$") or authority
+  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
+  if not host or host == "" then return nil, "bad url" end
+  return scheme, host, tonumber(port) or DEFAULT_PORTS[scheme]
+end
+
+-- The request's header lines. A body goes without a Content-Type unless
+-- one is given (curl would say it is a form).
+local function header_lines(headers, has_body)
+  local lines, typed = {}, false
+  if headers then
+    for name, value in pairs(headers) do
+      local line = type(name) == "number" and value or name .. ": " .. tostring(value)
+      lines[#lines + 1] = line
+      typed = typed or lower(line):find("^content%-type:") ~= nil
+    end
+  end
+  if has_body and not typed then lines[#lines + 1] = "Content-Type:" end
+  return lines
+end
+
+local function parse_head(head)
+  local headers = {}
+  for line in head:gmatch("[^\r\n]+") do
+    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    if name then
+      name = lower(name)
+      local had = headers[name]
+      if had == nil then
+        headers[name] = value
+      elseif type(had) == "table" then
+        had[#had + 1] = value
+      else
+        headers[name] = { had, value }
+      end
+    end
+  end
+  return headers
+end
+
+local function ms(seconds)
+  return seconds and floor(seconds * 1000 + 0.5) or nil
+end
+
+function M.request(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local url = opts.url or opts[1]
+  if type(url) ~= "string" then error("bad argument #1 to 'request' (url expected)", 2) end
+  if opts.body ~= nil and type(opts.body) ~= "string" then
+    error("bad option 'body' to 'request' (string expected)", 2)
+  end
+  local scheme, host, port = split_url(url)
+  if not scheme then return nil, host, url end
+  local resolve
+  if not tcp.is_ip(host) then
+    local addr, err = dns.address(host, { timeout = opts.connect_timeout or 10 })
+    if not addr then return nil, "dns failure", format("%s: %s", host, err) end
+    resolve = format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
+  end
+  local status, head, body, final_url = c.request({
+    url = url,
+    method = opts.method and opts.method:upper() or (opts.body and "POST" or "GET"),
+    header_lines = header_lines(opts.headers, opts.body ~= nil),
+    body = opts.body,
+    timeout_ms = ms(opts.timeout),
+    connect_timeout_ms = ms(opts.connect_timeout),
+    follow_redirects = opts.follow_redirects,
+    max_redirects = opts.max_redirects,
+    verify_tls = opts.verify_tls,
+    proxy = opts.proxy,
+    http_version = opts.http_version,
+    max_body = opts.max_body,
+    resolve = resolve,
+  })
+  if not status then return nil, head, body end
+  return { status = status, headers = parse_head(head), body = body, url = final_url }
+end
+
+function M.get(url, opts)
+  local o = {}
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  o.url, o.method = url, "GET"
+  return M.request(o)
+end
+
+function M.post(url, body, opts)
+  local o = {}
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  o.url, o.method, o.body = url, "POST", body
+  return M.request(o)
+end
+
+-- fetch_all(list, {concurrency = 10, timeout}) -> results in the input
+-- order, each { res } or { nil, err, detail }; a list item is a URL or a
+-- request table. One failure never cancels the rest.
+function M.fetch_all(list, opts)
+  opts = opts or {}
+  local sem = eddy.semaphore(opts.concurrency or 10)
+  local wg = eddy.waitgroup()
+  local results = {}
+  for i, item in ipairs(list) do
+    local req = type(item) == "string" and { url = item } or item
+    if opts.timeout and req.timeout == nil then
+      local o = {}
+      for k, v in pairs(req) do o[k] = v end
+      o.timeout = opts.timeout
+      req = o
+    end
+    wg:spawn(function()
+      sem:acquire()
+      local ok, res, err, detail = pcall(M.request, req)
+      sem:release()
+      results[i] = ok and { res, err, detail } or { nil, "io error", res }
+    end)
+  end
+  wg:wait()
+  return results
+end
+
+return M

@@ -1,0 +1,175 @@
+-- eddy.http.request and friends: the HTTP client on libcurl's multi
+-- interface, against an independent server (Python's http.server,
+-- tests/fixtures/http_server.py) and eddy's own.
+local h = require "helper"
+local eddy = h.eddy
+
+local py_pid, base
+
+setup(function()
+  local out = os.tmpname()
+  local f = assert(io.popen(("python3 tests/fixtures/http_server.py > %s 2>&1 & echo $!"):format(out)))
+  py_pid = tonumber(f:read("*l"))
+  f:close()
+  base = "http://127.0.0.1:" .. h.wait_for(out, "listening on (%d+)")
+end)
+
+teardown(function()
+  if py_pid then h.sh("kill " .. py_pid) end
+end)
+
+local function requests_seen()
+  local rc, out = h.sh("curl -s " .. base .. "/count")
+  assert.equal(0, rc)
+  return tonumber(out)
+end
+
+describe("eddy.http client", function()
+  it("gets a response: status, headers (repeated ones kept), body", function()
+    h.run(function()
+      local res = assert(eddy.http.get(base .. "/hello"))
+      assert.equal(200, res.status)
+      assert.equal("hello from python\n", res.body)
+      assert.equal("text/plain", res.headers["content-type"])
+      assert.equal(base .. "/hello", res.url)
+      res = assert(eddy.http.get(base .. "/cookies"))
+      assert.same({ "a=1", "b=2" }, res.headers["set-cookie"])
+      res = assert(eddy.http.get(base .. "/nowhere"))
+      assert.equal(404, res.status) -- a status is an answer, not an error
+      res = assert(eddy.http.request({ url = base .. "/hello", method = "HEAD" }))
+      assert.equal(200, res.status)
+      assert.equal("", res.body)
+    end)
+  end)
+
+  it("runs requests concurrently: 20 of 1 s each take about 1 s", function()
+    h.run(function()
+      local urls = {}
+      for i = 1, 20 do urls[i] = base .. "/slow?s=1" end
+      local t0 = eddy.now()
+      local results = eddy.http.fetch_all(urls, { concurrency = 20 })
+      local took = eddy.now() - t0
+      for i = 1, 20 do
+        assert.equal(200, results[i][1].status)
+      end
+      assert.is_true(took < 2.5, ("20 requests of 1 s took %.2f s"):format(took))
+    end)
+  end)
+
+  it("fetch_all keeps the input order, and a failure does not cancel the rest", function()
+    h.run(function()
+      local results = eddy.http.fetch_all({
+        base .. "/slow?s=0.2", "http://127.0.0.1:1/", base .. "/hello", "ftp://x/",
+      }, { concurrency = 2 })
+      assert.equal("slow\n", results[1][1].body)
+      assert.same({ nil, "refused" }, { results[2][1], results[2][2] })
+      assert.equal("hello from python\n", results[3][1].body)
+      assert.same({ nil, "unsupported scheme" }, { results[4][1], results[4][2] })
+    end)
+  end)
+
+  it("follows redirects, or not, and stops at a maximum", function()
+    h.run(function()
+      local res = assert(eddy.http.get(base .. "/redirect"))
+      assert.equal(200, res.status)
+      assert.equal(base .. "/hello", res.url)
+      res = assert(eddy.http.get(base .. "/redirect", { follow_redirects = false }))
+      assert.equal(302, res.status)
+      assert.equal("/hello", res.headers.location)
+      local none, err = eddy.http.get(base .. "/loop", { max_redirects = 3 })
+      assert.is_nil(none)
+      assert.equal("too many redirects", err)
+    end)
+  end)
+
+  it("decodes chunked and gzip responses", function()
+    h.run(function()
+      assert.equal("one two three", assert(eddy.http.get(base .. "/chunked")).body)
+      local res = assert(eddy.http.get(base .. "/gzip"))
+      assert.equal(("squeezed "):rep(100), res.body)
+    end)
+  end)
+
+  it("uploads bodies with any method and sends headers", function()
+    h.run(function()
+      local res = assert(eddy.http.post(base .. "/echo", "posted body",
+        { headers = { ["X-Test"] = "yes", ["Content-Type"] = "text/plain" } }))
+      assert.equal("POST\nX-Test=yes\nContent-Type=text/plain\nposted body", res.body)
+      local big = ("0123456789"):rep(100000)
+      res = assert(eddy.http.request({ url = base .. "/echo", method = "put", body = big }))
+      assert.is_true(res.body == "PUT\n" .. big, "the echoed upload differs")
+      res = assert(eddy.http.request({ url = base .. "/echo", method = "DELETE" }))
+      assert.equal("DELETE\n", res.body)
+    end)
+  end)
+
+  it("answers each failure with a clear error while the loop keeps serving", function()
+    h.run(function()
+      local ticks = 0
+      local ticker = eddy.timer.every(0.02, function() ticks = ticks + 1 end)
+      local before = requests_seen()
+      local function fails(want, ...)
+        local res, err, detail = ...
+        assert.is_nil(res)
+        assert.equal(want, err, detail)
+        assert.is_string(detail)
+      end
+      fails("bad url", eddy.http.get("not a url"))
+      fails("unsupported scheme", eddy.http.get("gopher://127.0.0.1/"))
+      assert.equal(before + 1, requests_seen()) -- only the count itself came
+      fails("dns failure", eddy.http.get("http://no-such-host.invalid/"))
+      fails("refused", eddy.http.get("http://127.0.0.1:1/"))
+      fails("timeout", eddy.http.get(base .. "/stall", { timeout = 0.3 }))
+      fails("too large", eddy.http.get(base .. "/big?n=200000", { max_body = 100000 }))
+      assert.equal(200000, #assert(eddy.http.get(base .. "/big?n=200000")).body)
+      ticker:cancel()
+      assert.is_true(ticks >= 10, "the loop stalled")
+      assert.has_error(function() eddy.http.request("x") end)
+      assert.has_error(function() eddy.http.request({ url = base, body = {} }) end)
+    end)
+  end)
+
+  it("a cancelled or timed-out waiter takes its transfer off at once", function()
+    h.run(function()
+      local t = eddy.spawn(function() return eddy.http.get(base .. "/slow?s=3") end)
+      eddy.sleep(0.1)
+      local t0 = eddy.now()
+      t:cancel()
+      assert.same({ true, nil, "cancelled" }, { t:join() })
+      assert.is_true(eddy.now() - t0 < 0.5)
+      -- the connection pool is fine afterwards
+      assert.equal(200, assert(eddy.http.get(base .. "/hello")).status)
+    end)
+  end)
+
+  it("talks to eddy's own server, reusing keep-alive connections", function()
+    h.run(function()
+      local app = eddy.http.server()
+      local peers = {}
+      app:get("/", function(req, res)
+        local _, port = req:remote_addr()
+        peers[port] = true
+        res:send("own")
+      end)
+      local server = assert(app:listen("127.0.0.1", 0))
+      local url = "http://localhost:" .. server:port() .. "/"
+      for _ = 1, 5 do
+        assert.equal("own", assert(eddy.http.get(url)).body)
+      end
+      local n = 0
+      for _ in pairs(peers) do n = n + 1 end
+      assert.equal(1, n) -- one connection served all five
+      server:close()
+    end)
+  end)
+
+  it("runs the example: total time against the sum of the single times", function()
+    local rc, out = h.sh(h.eddy_bin .. " examples/fetch_many.lua " ..
+      base .. "/slow?s=0.5 " .. base .. "/slow?s=0.5 " .. base .. "/hello http://127.0.0.1:1/")
+    assert.equal(0, rc, out)
+    assert.matches("200%s+%d+ B", out)
+    assert.matches("refused", out)
+    local total, sum = out:match("all in ([%d.]+) s, against ([%d.]+) s one after another")
+    assert.is_true(tonumber(total) < tonumber(sum), out)
+  end)
+end)
