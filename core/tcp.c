@@ -45,6 +45,18 @@ static int bind_listener(eddy_runtime_t *rt, eddy__listener_t *l,
   return uv_tcp_bind(&l->tcp, addr, uv_flags);
 }
 
+/* Listens, unless rc says the set-up failed; after a failure the listener
+   closes (on_close follows). */
+static int listen_or_close(eddy__listener_t *l, int backlog, int rc) {
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
+  if (rc != 0) {
+    eddy__listener_close(l);
+    return eddy__error_from_uv(rc);
+  }
+  return 0;
+}
+
 /* In a worker process, the master holds the listening sockets (so that
    they outlive the worker): ask it for this thread's, and listen on it. */
 static int listen_in_worker(eddy_runtime_t *rt, eddy__listener_t *l,
@@ -65,13 +77,7 @@ static int listen_in_worker(eddy_runtime_t *rt, eddy__listener_t *l,
   rc = uv_tcp_open(&l->tcp, fd);
   if (rc != 0)
     close(fd);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
-  if (rc != 0) {
-    eddy__listener_close(l); /* on_close follows */
-    return eddy__error_from_uv(rc);
-  }
-  return 0;
+  return listen_or_close(l, backlog, rc);
 }
 
 int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
@@ -101,13 +107,7 @@ int eddy__listener_start(eddy_runtime_t *rt, eddy__listener_t *l,
   if (rc == 0)
     rc = bind_listener(rt, l, addr, flags);
   /* libuv may report a bind error only at listen. */
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
-  if (rc != 0) {
-    eddy__listener_close(l); /* on_close follows */
-    return eddy__error_from_uv(rc);
-  }
-  return 0;
+  return listen_or_close(l, backlog, rc);
 }
 
 int eddy__listener_accept(eddy__listener_t *l, eddy__stream_t *s) {
