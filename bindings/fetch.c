@@ -36,6 +36,7 @@ static int bytes_add(bytes_t *b, const char *p, size_t n) {
 
 typedef struct request_s {
   eddy__xfer_t xfer;
+  eddy_runtime_t *rt;
   eddy__task_t *task;
   struct curl_slist *headers_out;
   struct curl_slist *resolve;
@@ -48,7 +49,7 @@ typedef struct request_s {
 
 static void request_free(request_t *r) {
   if (r->xfer.easy != NULL)
-    curl_easy_cleanup(r->xfer.easy);
+    eddy__curl_easy_release(r->rt, r->xfer.easy);
   curl_slist_free_all(r->headers_out);
   curl_slist_free_all(r->resolve);
   free(r->head.data);
@@ -239,10 +240,11 @@ static int fetch_request(lua_State *L) {
   if (t == NULL)
     return eddy__task_yield(&rt->sched, L);
   request_t *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->xfer.easy = curl_easy_init()) == NULL) {
+  if (r == NULL || (r->xfer.easy = eddy__curl_easy(rt)) == NULL) {
     free(r);
     return eddyL_error(L, EDDY_ENOMEM);
   }
+  r->rt = rt;
   r->xfer.data = r;
   r->xfer.on_done = on_done;
   r->max_body = (size_t)eddyL_optfield_number(L, 1, "max_body", 64.0 * 1024 * 1024);

@@ -10,11 +10,15 @@
 
 #include "runtime.h"
 
+#define SPARE_EASY 128
+
 struct eddy__curl_s {
   CURLM *multi;
   uv_loop_t *loop;
   uv_timer_t timer;
   int running; /* transfers on it */
+  CURL *spare[SPARE_EASY]; /* easy handles done with, for the next ones */
+  int nspare;
 };
 
 /* A socket curl asked to watch: freed in its close callback. */
@@ -122,6 +126,25 @@ static eddy__curl_t *multi_of(eddy_runtime_t *rt) {
   return c;
 }
 
+CURL *eddy__curl_easy(eddy_runtime_t *rt) {
+  eddy__curl_t *c = multi_of(rt);
+  if (c == NULL)
+    return NULL;
+  if (c->nspare == 0)
+    return curl_easy_init();
+  CURL *easy = c->spare[--c->nspare];
+  curl_easy_reset(easy);
+  return easy;
+}
+
+void eddy__curl_easy_release(eddy_runtime_t *rt, CURL *easy) {
+  eddy__curl_t *c = rt->curl;
+  if (c != NULL && c->nspare < SPARE_EASY)
+    c->spare[c->nspare++] = easy;
+  else
+    curl_easy_cleanup(easy);
+}
+
 int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
   eddy__curl_t *c = multi_of(rt);
   if (c == NULL)
@@ -152,5 +175,7 @@ void eddy__curl_free(eddy__curl_t *c) {
   /* Closing the multi handle closes its sockets: socket_cb closes their
      watchers first. */
   curl_multi_cleanup(c->multi);
+  while (c->nspare > 0)
+    curl_easy_cleanup(c->spare[--c->nspare]);
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }

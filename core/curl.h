@@ -24,6 +24,11 @@ struct eddy__xfer_s {
   void *data;
 };
 
+/* An easy handle, from the thread's spares (reset) or new; NULL when out
+   of memory. Handing it back keeps what curl made once for it. */
+CURL *eddy__curl_easy(eddy_runtime_t *rt);
+void eddy__curl_easy_release(eddy_runtime_t *rt, CURL *easy);
+
 /* Starts x on rt's multi handle (made on first use). 0 or an EDDY_E code. */
 int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x);
 /* Stops a running transfer; on_done is not called. */

@@ -20,6 +20,7 @@ local tcp = require "eddy.c.tcp"
 local eddy = require "eddy"
 
 local type, error, pairs, ipairs, tostring, floor = type, error, pairs, ipairs, tostring, math.floor
+local setmetatable, rawget, rawset = setmetatable, rawget, rawset
 local lower, format, concat = string.lower, string.format, table.concat
 
 local M = {}
@@ -73,6 +74,16 @@ local function parse_head(head)
   return headers
 end
 
+-- A response parses its headers when they are first looked at.
+local Response = {
+  __index = function(res, key)
+    if key ~= "headers" then return nil end
+    local headers = parse_head(rawget(res, "_head"))
+    rawset(res, "headers", headers)
+    return headers
+  end,
+}
+
 local function ms(seconds)
   return seconds and floor(seconds * 1000 + 0.5) or nil
 end
@@ -110,7 +121,7 @@ function M.request(opts)
     resolve = resolve,
   })
   if not status then return nil, head, body end
-  return { status = status, headers = parse_head(head), body = body, url = final_url }
+  return setmetatable({ status = status, body = body, url = final_url, _head = head }, Response)
 end
 
 function M.get(url, opts)
@@ -132,24 +143,28 @@ end
 -- request table. One failure never cancels the rest.
 function M.fetch_all(list, opts)
   opts = opts or {}
-  local sem = eddy.semaphore(opts.concurrency or 10)
-  local wg = eddy.waitgroup()
-  local results = {}
-  for i, item in ipairs(list) do
-    local req = type(item) == "string" and { url = item } or item
-    if opts.timeout and req.timeout == nil then
-      local o = {}
-      for k, v in pairs(req) do o[k] = v end
-      o.timeout = opts.timeout
-      req = o
-    end
-    wg:spawn(function()
-      sem:acquire()
+  local n = #list
+  local results, next_i = {}, 0
+  -- concurrency tasks take the requests in turn: no task waits idle for
+  -- its turn.
+  local function worker()
+    while next_i < n do
+      next_i = next_i + 1
+      local i = next_i
+      local req = list[i]
+      req = type(req) == "string" and { url = req } or req
+      if opts.timeout and req.timeout == nil then
+        local o = {}
+        for k, v in pairs(req) do o[k] = v end
+        o.timeout = opts.timeout
+        req = o
+      end
       local ok, res, err, detail = pcall(M.request, req)
-      sem:release()
       results[i] = ok and { res, err, detail } or { nil, "io error", res }
-    end)
+    end
   end
+  local wg = eddy.waitgroup()
+  for _ = 1, math.min(opts.concurrency or 10, n) do wg:spawn(worker) end
   wg:wait()
   return results
 end
