@@ -7,6 +7,7 @@
 #include "curl.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -19,6 +20,11 @@ struct eddy__curl_s {
   int running; /* transfers on it */
   CURL *spare[SPARE_EASY]; /* easy handles done with, for the next ones */
   int nspare;
+  /* Watchers by descriptor, kept while curl keeps the socket open: a
+     connection back in curl's cache is unwatched, not forgotten, so the
+     next request on it does not make a new one. */
+  struct watched_s **byfd;
+  int nbyfd;
 };
 
 /* A socket curl asked to watch: freed in its close callback. */
@@ -66,6 +72,44 @@ static void on_watched_closed(uv_handle_t *handle) {
   free(handle->data);
 }
 
+/* The watcher of fd: the one kept for it, or a new one. */
+static watched_t *watcher_for(eddy__curl_t *c, curl_socket_t fd) {
+  if (fd < c->nbyfd && c->byfd[fd] != NULL)
+    return c->byfd[fd];
+  if (fd >= c->nbyfd) {
+    int n = c->nbyfd ? c->nbyfd : 64;
+    while (n <= fd)
+      n *= 2;
+    watched_t **byfd = realloc(c->byfd, (size_t)n * sizeof *byfd);
+    if (byfd == NULL)
+      return NULL;
+    for (int i = c->nbyfd; i < n; i++)
+      byfd[i] = NULL;
+    c->byfd = byfd;
+    c->nbyfd = n;
+  }
+  watched_t *w = calloc(1, sizeof *w);
+  if (w == NULL || uv_poll_init_socket(c->loop, &w->poll, fd) != 0) {
+    free(w);
+    return NULL;
+  }
+  w->poll.data = w;
+  w->fd = fd;
+  w->c = c;
+  c->byfd[fd] = w;
+  return w;
+}
+
+/* curl closes a socket: its watcher goes first. */
+static int close_socket_cb(void *clientp, curl_socket_t fd) {
+  eddy__curl_t *c = clientp;
+  if (fd < c->nbyfd && c->byfd[fd] != NULL) {
+    uv_close((uv_handle_t *)&c->byfd[fd]->poll, on_watched_closed);
+    c->byfd[fd] = NULL;
+  }
+  return close(fd);
+}
+
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp) {
   (void)easy;
@@ -73,21 +117,16 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   watched_t *w = socketp;
   if (what == CURL_POLL_REMOVE) {
     if (w != NULL) {
-      uv_poll_stop(&w->poll);
-      uv_close((uv_handle_t *)&w->poll, on_watched_closed);
+      if (!uv_is_closing((uv_handle_t *)&w->poll))
+        uv_poll_stop(&w->poll);
       curl_multi_assign(c->multi, fd, NULL);
     }
     return 0;
   }
   if (w == NULL) {
-    w = calloc(1, sizeof *w);
-    if (w == NULL || uv_poll_init_socket(c->loop, &w->poll, fd) != 0) {
-      free(w);
+    w = watcher_for(c, fd);
+    if (w == NULL)
       return -1; /* curl fails the transfer */
-    }
-    w->poll.data = w;
-    w->fd = fd;
-    w->c = c;
     curl_multi_assign(c->multi, fd, w);
   }
   int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
@@ -150,6 +189,8 @@ int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
   if (c == NULL)
     return EDDY_ENOMEM;
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+  curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETDATA, c);
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
     return EDDY_ENOMEM;
   x->multi = c;
@@ -177,5 +218,10 @@ void eddy__curl_free(eddy__curl_t *c) {
   curl_multi_cleanup(c->multi);
   while (c->nspare > 0)
     curl_easy_cleanup(c->spare[--c->nspare]);
+  /* Sockets curl left open (it closes its cache above): unwatch them. */
+  for (int i = 0; i < c->nbyfd; i++)
+    if (c->byfd[i] != NULL)
+      uv_close((uv_handle_t *)&c->byfd[i]->poll, on_watched_closed);
+  free(c->byfd);
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
