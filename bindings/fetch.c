@@ -258,8 +258,23 @@ static int fetch_request(lua_State *L) {
   return eddy__task_yield(&rt->sched, L);
 }
 
+/* limits(per_host, total): connections this thread opens (0: no limit);
+   HTTP/2 requests to one host share a connection. */
+static int fetch_limits(lua_State *L) {
+  lua_Integer per_host = luaL_checkinteger(L, 1);
+  lua_Integer total = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, per_host >= 0, 1, "not a count");
+  luaL_argcheck(L, total >= 0, 2, "not a count");
+  int err = eddy__curl_limits(eddyL_runtime(L), (long)per_host, (long)total);
+  if (err != 0)
+    return eddyL_error(L, err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg fetch_funcs[] = {
     {"request", fetch_request},
+    {"limits", fetch_limits},
     {NULL, NULL},
 };
 

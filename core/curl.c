@@ -165,6 +165,15 @@ static eddy__curl_t *multi_of(eddy_runtime_t *rt) {
   return c;
 }
 
+int eddy__curl_limits(eddy_runtime_t *rt, long per_host, long total) {
+  eddy__curl_t *c = multi_of(rt);
+  if (c == NULL)
+    return EDDY_ENOMEM;
+  curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+  curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+  return 0;
+}
+
 CURL *eddy__curl_easy(eddy_runtime_t *rt) {
   eddy__curl_t *c = multi_of(rt);
   if (c == NULL)

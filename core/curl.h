@@ -29,6 +29,10 @@ struct eddy__xfer_s {
 CURL *eddy__curl_easy(eddy_runtime_t *rt);
 void eddy__curl_easy_release(eddy_runtime_t *rt, CURL *easy);
 
+/* Limits of the thread's connections: per host, and in all (0: none).
+   Requests past them wait in curl's queue. 0 or an EDDY_E code. */
+int eddy__curl_limits(eddy_runtime_t *rt, long per_host, long total);
+
 /* Starts x on rt's multi handle (made on first use). 0 or an EDDY_E code. */
 int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x);
 /* Stops a running transfer; on_done is not called. */

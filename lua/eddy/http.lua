@@ -436,9 +436,9 @@ M.unescape = unescape
 -- The client: request, get, post, fetch_all (lua/eddy/http/client.lua),
 -- loaded on first use.
 setmetatable(M, { __index = function(t, name)
-  if name == "request" or name == "get" or name == "post" or name == "fetch_all" then
+  if name == "request" or name == "get" or name == "post" or name == "fetch_all" or name == "configure" then
     local client = require "eddy.http.client"
-    for _, f in ipairs({ "request", "get", "post", "fetch_all" }) do rawset(t, f, client[f]) end
+    for _, f in ipairs({ "request", "get", "post", "fetch_all", "configure" }) do rawset(t, f, client[f]) end
     return client[name]
   end
 end })

@@ -163,6 +163,38 @@ describe("eddy.http client", function()
     end)
   end)
 
+  it("keeps to a per-host connection limit, the rest waiting their turn", function()
+    h.run(function()
+      local app = eddy.http.server()
+      local peers, now, most = {}, 0, 0
+      app:get("/slow", function(req, res)
+        local _, port = req:remote_addr()
+        peers[port] = true
+        now = now + 1
+        most = math.max(most, now)
+        eddy.sleep(0.2)
+        now = now - 1
+        res:send("done")
+      end)
+      local server = assert(app:listen("127.0.0.1", 0))
+      assert.is_true(eddy.http.configure({ max_host_connections = 2 }))
+      local urls = {}
+      for i = 1, 10 do urls[i] = "http://127.0.0.1:" .. server:port() .. "/slow" end
+      local t0 = eddy.now()
+      local results = eddy.http.fetch_all(urls, { concurrency = 10 })
+      local took = eddy.now() - t0
+      eddy.http.configure({}) -- no limits again
+      for i = 1, 10 do assert.equal("done", results[i][1].body) end
+      local n = 0
+      for _ in pairs(peers) do n = n + 1 end
+      assert.is_true(n <= 2, n .. " connections")
+      assert.equal(2, most)
+      assert.is_true(took >= 0.9, ("took %.2f s"):format(took))
+      server:close()
+    end)
+    assert.has_error(function() eddy.http.configure(5) end)
+  end)
+
   it("runs the example: total time against the sum of the single times", function()
     local rc, out = h.sh(h.eddy_bin .. " examples/fetch_many.lua " ..
       base .. "/slow?s=0.5 " .. base .. "/slow?s=0.5 " .. base .. "/hello http://127.0.0.1:1/")

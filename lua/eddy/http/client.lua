@@ -124,6 +124,15 @@ function M.request(opts)
   return setmetatable({ status = status, body = body, url = final_url, _head = head }, Response)
 end
 
+-- configure{max_host_connections = n, max_connections = n}: this thread's
+-- connection limits (0, the default: none); requests past them wait for a
+-- connection. Connections are kept alive and reused across requests and
+-- tasks, and HTTP/2 requests to one host share one.
+function M.configure(opts)
+  if type(opts) ~= "table" then error("bad argument #1 to 'configure' (table expected)", 2) end
+  return c.limits(opts.max_host_connections or 0, opts.max_connections or 0)
+end
+
 function M.get(url, opts)
   local o = {}
   if opts then for k, v in pairs(opts) do o[k] = v end end
