@@ -45,7 +45,19 @@ typedef struct request_s {
   size_t max_body;
   int too_large;
   char error[CURL_ERROR_SIZE];
+  /* Streaming (a body reader): body holds what came and was not read
+     yet; the reader waits on `reader` for the head or for more. */
+  int stream;
+  size_t total;      /* body bytes so far */
+  int paused;        /* curl holds the rest until we have room */
+  int finished;      /* the transfer ended, with rc */
+  CURLcode rc;
+  eddy__waiter_t reader;
+  int reading_head;  /* the reader waits for the head (else the body) */
 } request_t;
+
+/* A streamed response's unread bytes, past which curl is paused. */
+#define STREAM_BUFFER (256 * 1024)
 
 static void request_free(request_t *r) {
   if (r->xfer.easy != NULL)
@@ -60,11 +72,20 @@ static void request_free(request_t *r) {
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   request_t *r = ud;
   size_t len = size * n;
-  if (r->body.len + len > r->max_body) {
+  if (r->total + len > r->max_body) {
     r->too_large = 1;
     return 0; /* curl ends the transfer */
   }
-  return bytes_add(&r->body, p, len) == 0 ? len : 0;
+  if (r->stream && r->body.len > 0 && r->body.len + len > STREAM_BUFFER) {
+    r->paused = 1;
+    return CURL_WRITEFUNC_PAUSE; /* curl keeps it until the reader reads */
+  }
+  if (bytes_add(&r->body, p, len) != 0)
+    return 0;
+  r->total += len;
+  if (r->stream)
+    eddy__curl_mark(&r->xfer);
+  return len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
@@ -117,8 +138,16 @@ static int push_response(lua_State *co, request_t *r) {
   return 4;
 }
 
+static void stream_wake(request_t *r);
+
 static void on_done(eddy__xfer_t *x, CURLcode rc) {
   request_t *r = x->data;
+  if (r->stream) {
+    r->finished = 1;
+    r->rc = rc;
+    stream_wake(r);
+    return;
+  }
   eddy__task_t *t = r->task;
   lua_State *co = eddy__task_wake_begin(t);
   int n;
@@ -229,6 +258,128 @@ static int setup(lua_State *L, request_t *r) {
   return 0;
 }
 
+/* ======================================================================= */
+/* Streaming: a body reader */
+
+static const eddyL_class_t stream_class = {"eddy.http.stream"};
+
+typedef struct stream_box_s {
+  request_t *r;
+} stream_box_t;
+
+/* Whether what the reader waits for is there. */
+static int stream_ready(const request_t *r) {
+  return r->body.len > 0 || r->finished;
+}
+
+static int push_failure(lua_State *co, request_t *r) {
+  lua_pushnil(co);
+  lua_pushstring(co, error_word(r, r->rc));
+  lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(r->rc));
+  return 3;
+}
+
+/* Pushes the reader's answer (it must be ready): the head (status, head
+   lines, url), or the next bytes, nil at the end, or nil, err, detail. */
+static int stream_answer(lua_State *co, request_t *r) {
+  if (r->reading_head) {
+    if (r->finished && r->rc != CURLE_OK)
+      return push_failure(co, r);
+    long status = 0;
+    char *url = NULL;
+    curl_easy_getinfo(r->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(r->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
+    lua_pushinteger(co, status);
+    lua_pushlstring(co, r->head.data ? r->head.data : "", r->head.len);
+    lua_pushstring(co, url ? url : "");
+    return 3;
+  }
+  if (r->body.len > 0) {
+    lua_pushlstring(co, r->body.data, r->body.len);
+    r->body.len = 0;
+    if (r->paused && !r->finished) {
+      r->paused = 0;
+      curl_easy_pause(r->xfer.easy, CURLPAUSE_CONT); /* may add bytes */
+    }
+    return 1;
+  }
+  if (r->rc != CURLE_OK)
+    return push_failure(co, r);
+  lua_pushnil(co); /* the end */
+  return 1;
+}
+
+static void stream_wake(request_t *r) {
+  if (!eddy__waiter_is_current(r->reader) || !stream_ready(r))
+    return;
+  eddy__task_t *t = r->reader.task;
+  r->reader.task = NULL;
+  lua_State *co = eddy__task_wake_begin(t);
+  eddy__task_wake_end(t, stream_answer(co, r));
+}
+
+static void on_progress(eddy__xfer_t *x) {
+  stream_wake(x->data);
+}
+
+static void stream_detach(eddy__task_t *t) {
+  request_t *r = t->wait_data;
+  r->reader.task = NULL; /* the transfer goes on; a later read resumes */
+}
+
+static const eddy__wait_ops_t stream_ops = {"http body", stream_detach, NULL};
+
+static request_t *check_stream(lua_State *L) {
+  request_t *r = ((stream_box_t *)eddyL_checkobject(L, 1, &stream_class))->r;
+  if (r == NULL)
+    luaL_error(L, "the response body was closed");
+  return r;
+}
+
+static int stream_wait(lua_State *L, int head) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  request_t *r = check_stream(L);
+  if (eddy__waiter_is_current(r->reader))
+    return luaL_error(L, "another task reads this response");
+  r->reading_head = head;
+  if (stream_ready(r) || (head && r->head.len > 0 && r->finished))
+    return stream_answer(L, r);
+  int64_t ms = eddyL_opttimeout(L, 2, -1);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &stream_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  eddy__task_wait(t, &stream_ops, r, ms);
+  r->reader = eddy__waiter_of(t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+/* stream:head([timeout]) -> status, head, url | nil, err, detail */
+static int stream_head(lua_State *L) {
+  return stream_wait(L, 1);
+}
+
+/* stream:read([timeout]) -> bytes | nil (the end) | nil, err, detail */
+static int stream_read(lua_State *L) {
+  return stream_wait(L, 0);
+}
+
+/* stream:close(): the transfer stops if it still runs. */
+static int stream_close(lua_State *L) {
+  stream_box_t *box = eddyL_toobject(L, 1);
+  request_t *r = box->r;
+  if (r == NULL)
+    return 0;
+  box->r = NULL;
+  if (eddy__waiter_is_current(r->reader)) {
+    eddy__task_t *t = r->reader.task;
+    lua_State *co = eddy__task_wake_begin(t);
+    eddy__task_wake_end(t, eddyL_error(co, EDDY_ECLOSED));
+  }
+  eddy__curl_abort(&r->xfer);
+  request_free(r);
+  return 0;
+}
+
 /* request(opts) -> status, head, body, url | nil, err, detail. opts (made
    by fetch.lua): url, method, header_lines, body, timeout_ms,
    connect_timeout_ms, follow_redirects, max_redirects, verify_tls, proxy,
@@ -247,8 +398,23 @@ static int fetch_request(lua_State *L) {
   r->rt = rt;
   r->xfer.data = r;
   r->xfer.on_done = on_done;
+  r->xfer.on_progress = on_progress;
   r->max_body = (size_t)eddyL_optfield_number(L, 1, "max_body", 64.0 * 1024 * 1024);
+  r->stream = eddyL_optfield_boolean(L, 1, "stream", 0);
+  int obj = 0;
+  if (r->stream) {
+    /* Owned by its Lua object from now on. */
+    stream_box_t *box = eddyL_newobject(L, &stream_class, sizeof *box);
+    box->r = r;
+    obj = lua_gettop(L);
+  }
   int err = setup(L, r) == 0 ? eddy__curl_start(rt, &r->xfer) : EDDY_ENOMEM;
+  if (r->stream) {
+    lua_settop(L, obj);
+    if (err != 0)
+      return eddyL_error(L, err); /* the object's __gc frees it */
+    return 1;
+  }
   if (err != 0) {
     request_free(r);
     return eddyL_error(L, err);
@@ -272,6 +438,23 @@ static int fetch_limits(lua_State *L) {
   return 1;
 }
 
+static int stream_close_checked(lua_State *L) {
+  eddyL_checkobject(L, 1, &stream_class);
+  return stream_close(L);
+}
+
+static const luaL_Reg stream_methods[] = {
+    {"head", stream_head},
+    {"read", stream_read},
+    {"close", stream_close_checked},
+    {NULL, NULL},
+};
+
+static const luaL_Reg stream_meta[] = {
+    {"__gc", stream_close},
+    {NULL, NULL},
+};
+
 static const luaL_Reg fetch_funcs[] = {
     {"request", fetch_request},
     {"limits", fetch_limits},
@@ -279,6 +462,7 @@ static const luaL_Reg fetch_funcs[] = {
 };
 
 int luaopen_eddy_c_fetch(lua_State *L) {
+  eddyL_newclass(L, &stream_class, stream_methods, stream_meta);
   eddyL_newlib(L, fetch_funcs);
   return 1;
 }

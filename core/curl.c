@@ -25,6 +25,7 @@ struct eddy__curl_s {
      next request on it does not make a new one. */
   struct watched_s **byfd;
   int nbyfd;
+  eddy__xfer_t *marked; /* transfers whose owners are to hear of them */
 };
 
 /* A socket curl asked to watch: freed in its close callback. */
@@ -35,7 +36,33 @@ typedef struct watched_s {
 } watched_t;
 
 /* Hands each transfer that ended to its owner. */
+void eddy__curl_mark(eddy__xfer_t *x) {
+  if (x->marked || x->multi == NULL)
+    return;
+  x->marked = 1;
+  x->next_marked = x->multi->marked;
+  x->multi->marked = x;
+}
+
+static void unmark(eddy__curl_t *c, eddy__xfer_t *x) {
+  if (!x->marked)
+    return;
+  eddy__xfer_t **link = &c->marked;
+  while (*link != x)
+    link = &(*link)->next_marked;
+  *link = x->next_marked;
+  x->marked = 0;
+}
+
+/* Tells owners what curl marked, then hands each transfer that ended to
+   its owner. Owners may start and stop transfers meanwhile. */
 static void collect(eddy__curl_t *c) {
+  while (c->marked != NULL) {
+    eddy__xfer_t *x = c->marked;
+    c->marked = x->next_marked;
+    x->marked = 0;
+    x->on_progress(x);
+  }
   CURLMsg *msg;
   int left;
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
@@ -46,6 +73,7 @@ static void collect(eddy__curl_t *c) {
     CURLcode rc = msg->data.result;
     curl_multi_remove_handle(c->multi, msg->easy_handle);
     c->running--;
+    unmark(c, x);
     x->multi = NULL;
     x->on_done(x, rc);
   }
@@ -203,6 +231,7 @@ int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
     return EDDY_ENOMEM;
   x->multi = c;
+  x->marked = 0;
   c->running++;
   return 0;
 }
@@ -210,6 +239,7 @@ int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
 void eddy__curl_abort(eddy__xfer_t *x) {
   if (x->multi == NULL)
     return;
+  unmark(x->multi, x);
   curl_multi_remove_handle(x->multi->multi, x->easy);
   x->multi->running--;
   x->multi = NULL;

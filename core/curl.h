@@ -21,8 +21,18 @@ struct eddy__xfer_s {
   /* The transfer ended (rc CURLE_OK or why not); the easy handle is off
      the multi handle, the owner's to clean up. On the loop thread. */
   void (*on_done)(eddy__xfer_t *x, CURLcode rc);
+  /* Something happened inside curl that the owner wants to hear of once
+     curl has returned (eddy__curl_mark): on the loop thread, where the
+     owner may call curl again. NULL if it never marks. */
+  void (*on_progress)(eddy__xfer_t *x);
   void *data;
+  eddy__xfer_t *next_marked;
+  int marked;
 };
+
+/* From inside a curl callback: on_progress is to be called after curl
+   returns. */
+void eddy__curl_mark(eddy__xfer_t *x);
 
 /* An easy handle, from the thread's spares (reset) or new; NULL when out
    of memory. Handing it back keeps what curl made once for it. */

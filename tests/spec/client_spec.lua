@@ -163,6 +163,57 @@ describe("eddy.http client", function()
     end)
   end)
 
+  it("streams a large body through a reader, pausing the transfer while unread", function()
+    h.run(function()
+      local res = assert(eddy.http.request({ url = base .. "/big?n=3000000", stream = true }))
+      assert.equal(200, res.status)
+      assert.equal("3000000", res.headers["content-length"])
+      assert.is_nil(res.body)
+      local total, biggest, n = 0, 0, 0
+      while true do
+        local chunk, err = res:read(5)
+        if not chunk then
+          assert.is_nil(err)
+          break
+        end
+        n = n + 1
+        total = total + #chunk
+        biggest = math.max(biggest, #chunk)
+        if n == 2 then eddy.sleep(0.3) end -- a slow reader: curl pauses
+      end
+      assert.equal(3000000, total)
+      assert.is_true(biggest <= 256 * 1024 + 64 * 1024, "a chunk of " .. biggest .. " bytes")
+    end)
+  end)
+
+  it("a streamed body reports a stall, a body too large, and can be closed early", function()
+    h.run(function()
+      local res = assert(eddy.http.request({ url = base .. "/stall", stream = true, timeout = 0.4 }))
+      assert.equal(500, #res:read())
+      local none, err = res:read()
+      assert.is_nil(none)
+      assert.equal("timeout", err)
+      res = assert(eddy.http.request({ url = base .. "/big?n=300000", stream = true, max_body = 100000 }))
+      local got = 0
+      while true do
+        local chunk, why = res:read()
+        if not chunk then
+          assert.equal("too large", why)
+          break
+        end
+        got = got + #chunk
+      end
+      assert.is_true(got <= 100000)
+      res = assert(eddy.http.request({ url = base .. "/big?n=3000000", stream = true }))
+      assert.is_string(res:read())
+      res:close()
+      assert.has_error(function() res:read() end)
+      local r2, e2 = eddy.http.request({ url = "http://127.0.0.1:1/", stream = true })
+      assert.is_nil(r2)
+      assert.equal("refused", e2)
+    end)
+  end)
+
   it("keeps to a per-host connection limit, the rest waiting their turn", function()
     h.run(function()
       local app = eddy.http.server()

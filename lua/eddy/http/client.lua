@@ -7,7 +7,7 @@
 --
 -- request{url, method, headers, body, timeout, connect_timeout,
 --         follow_redirects, max_redirects, verify_tls, proxy,
---         http_version = "1.1" | "2", max_body}
+--         http_version = "1.1" | "2", max_body, stream}
 --   -> res {status, headers, body, url} | nil, err, detail
 -- err is short and stable ("bad url", "unsupported scheme", "dns failure",
 -- "refused", "timeout", "tls failure", "too large", "too many redirects",
@@ -74,10 +74,18 @@ local function parse_head(head)
   return headers
 end
 
--- A response parses its headers when they are first looked at.
+-- A response parses its headers when they are first looked at. A
+-- streamed one (request{..., stream = true}) has no body but
+-- res:read([timeout]) -> the next bytes, nil at the end, or nil, err,
+-- detail; and res:close() to stop early (a streamed response that is
+-- read slowly pauses the transfer: at most 256 KiB wait unread).
+local methods = {}
+function methods.read(res, timeout) return res._stream:read(timeout) end
+function methods.close(res) return res._stream:close() end
+
 local Response = {
   __index = function(res, key)
-    if key ~= "headers" then return nil end
+    if key ~= "headers" then return methods[key] end
     local headers = parse_head(rawget(res, "_head"))
     rawset(res, "headers", headers)
     return headers
@@ -105,6 +113,7 @@ function M.request(opts)
     if not addr then return nil, "dns failure", format("%s: %s", host, err) end
     resolve = format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
   end
+  local stream = opts.stream and true or nil
   local status, head, body, final_url = c.request({
     url = url,
     method = opts.method and opts.method:upper() or (opts.body and "POST" or "GET"),
@@ -119,7 +128,18 @@ function M.request(opts)
     http_version = opts.http_version,
     max_body = opts.max_body,
     resolve = resolve,
+    stream = stream,
   })
+  if stream then
+    local st = status
+    if not st then return nil, head, body end
+    local code, head_lines, url2 = st:head()
+    if not code then
+      st:close()
+      return nil, head_lines, url2
+    end
+    return setmetatable({ status = code, url = url2, _head = head_lines, _stream = st }, Response)
+  end
   if not status then return nil, head, body end
   return setmetatable({ status = status, body = body, url = final_url, _head = head }, Response)
 end
