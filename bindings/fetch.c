@@ -54,6 +54,8 @@ typedef struct request_s {
   CURLcode rc;
   eddy__waiter_t reader;
   int reading_head;  /* the reader waits for the head (else the body) */
+  int head_final;    /* the last head is all there */
+  int follow;        /* curl follows redirects */
 } request_t;
 
 /* A streamed response's unread bytes, past which curl is paused. */
@@ -88,9 +90,26 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+static int is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 ||
+         status == 308;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   request_t *r = ud;
   size_t len = size * n;
+  /* The blank line that ends a head: a streamed response's reader may
+     have it now, unless curl goes on to the next (1xx, or a redirect it
+     follows). */
+  if (r->stream && len <= 2 && (len == 0 || p[0] == '\r' || p[0] == '\n')) {
+    long status = 0, follow = 0;
+    curl_easy_getinfo(r->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
+    follow = r->follow;
+    if (status >= 200 && !(follow && is_redirect(status))) {
+      r->head_final = 1;
+      eddy__curl_mark(&r->xfer);
+    }
+  }
   /* A new status line (after a redirect or a 100 Continue): only the last
      response's head is kept. */
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
@@ -224,8 +243,8 @@ static int setup(lua_State *L, request_t *r) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    opt_long(L, "connect_timeout_ms", 10000));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, opt_long(L, "timeout_ms", 0));
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
-                   (long)eddyL_optfield_boolean(L, 1, "follow_redirects", 1));
+  r->follow = eddyL_optfield_boolean(L, 1, "follow_redirects", 1);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)r->follow);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, opt_long(L, "max_redirects", 10));
   long verify = eddyL_optfield_boolean(L, 1, "verify_tls", 1);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
@@ -269,7 +288,7 @@ typedef struct stream_box_s {
 
 /* Whether what the reader waits for is there. */
 static int stream_ready(const request_t *r) {
-  return r->body.len > 0 || r->finished;
+  return r->body.len > 0 || r->finished || (r->reading_head && r->head_final);
 }
 
 static int push_failure(lua_State *co, request_t *r) {
