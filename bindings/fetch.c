@@ -6,7 +6,10 @@
  * maximum; the task's timeout or cancellation takes the transfer off at
  * once.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "../core/curl.h"
@@ -56,12 +59,16 @@ typedef struct request_s {
   int reading_head;  /* the reader waits for the head (else the body) */
   int head_final;    /* the last head is all there */
   int follow;        /* curl follows redirects */
+  FILE *upload;      /* body_file: the body, read by curl */
+  curl_off_t upload_size;
 } request_t;
 
 /* A streamed response's unread bytes, past which curl is paused. */
 #define STREAM_BUFFER (256 * 1024)
 
 static void request_free(request_t *r) {
+  if (r->upload != NULL)
+    fclose(r->upload);
   if (r->xfer.easy != NULL)
     eddy__curl_easy_release(r->rt, r->xfer.easy);
   curl_slist_free_all(r->headers_out);
@@ -269,6 +276,16 @@ static int setup(lua_State *L, request_t *r) {
   if (body != NULL) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+  } else if (r->upload != NULL) {
+    /* curl reads the file as it sends: local disk, read on the loop. */
+    curl_easy_setopt(e, CURLOPT_READDATA, r->upload);
+    if (strcmp(method, "POST") == 0) {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, r->upload_size);
+    } else {
+      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, r->upload_size);
+    }
   }
   lua_pop(L, 1);
   if (set_headers(L, r) != 0)
@@ -420,6 +437,20 @@ static int fetch_request(lua_State *L) {
   r->xfer.on_progress = on_progress;
   r->max_body = (size_t)eddyL_optfield_number(L, 1, "max_body", 64.0 * 1024 * 1024);
   r->stream = eddyL_optfield_boolean(L, 1, "stream", 0);
+  const char *file = opt_string(L, "body_file");
+  if (file != NULL && (r->upload = fopen(file, "rb")) == NULL) {
+    int e = errno;
+    request_free(r);
+    lua_pushnil(L);
+    lua_pushstring(L, e == ENOENT ? "not found" : "io error");
+    lua_pushfstring(L, "%s: %s", file, strerror(e));
+    return 3;
+  }
+  if (r->upload != NULL) {
+    struct stat st;
+    fstat(fileno(r->upload), &st);
+    r->upload_size = (curl_off_t)st.st_size;
+  }
   int obj = 0;
   if (r->stream) {
     /* Owned by its Lua object from now on. */

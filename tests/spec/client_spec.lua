@@ -100,6 +100,18 @@ describe("eddy.http client", function()
       assert.is_true(res.body == "PUT\n" .. big, "the echoed upload differs")
       res = assert(eddy.http.request({ url = base .. "/echo", method = "DELETE" }))
       assert.equal("DELETE\n", res.body)
+      local path = os.tmpname()
+      local f = assert(io.open(path, "wb"))
+      f:write(("file bytes "):rep(50000))
+      f:close()
+      for _, method in ipairs({ "POST", "PUT", "PATCH" }) do
+        res = assert(eddy.http.request({ url = base .. "/echo", method = method, body_file = path }))
+        assert.is_true(res.body == method .. "\n" .. ("file bytes "):rep(50000), method .. " of a file")
+      end
+      os.remove(path)
+      local none, err = eddy.http.request({ url = base .. "/echo", body_file = path })
+      assert.is_nil(none)
+      assert.equal("not found", err)
     end)
   end)
 

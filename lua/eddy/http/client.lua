@@ -7,7 +7,8 @@
 --
 -- request{url, method, headers, body, timeout, connect_timeout,
 --         follow_redirects, max_redirects, verify_tls, proxy,
---         http_version = "1.1" | "2", max_body, stream}
+--         http_version = "1.1" | "2", max_body, stream, body_file}
+-- body_file: a path whose contents are the body, sent as curl reads it.
 --   -> res {status, headers, body, url} | nil, err, detail
 -- err is short and stable ("bad url", "unsupported scheme", "dns failure",
 -- "refused", "timeout", "tls failure", "too large", "too many redirects",
@@ -105,6 +106,9 @@ function M.request(opts)
   if opts.body ~= nil and type(opts.body) ~= "string" then
     error("bad option 'body' to 'request' (string expected)", 2)
   end
+  if opts.body_file ~= nil and (type(opts.body_file) ~= "string" or opts.body ~= nil) then
+    error("bad option 'body_file' to 'request' (a path, and no body)", 2)
+  end
   local scheme, host, port = split_url(url)
   if not scheme then return nil, host, url end
   local resolve
@@ -116,9 +120,10 @@ function M.request(opts)
   local stream = opts.stream and true or nil
   local status, head, body, final_url = c.request({
     url = url,
-    method = opts.method and opts.method:upper() or (opts.body and "POST" or "GET"),
-    header_lines = header_lines(opts.headers, opts.body ~= nil),
+    method = opts.method and opts.method:upper() or ((opts.body or opts.body_file) and "POST" or "GET"),
+    header_lines = header_lines(opts.headers, opts.body ~= nil or opts.body_file ~= nil),
     body = opts.body,
+    body_file = opts.body_file,
     timeout_ms = ms(opts.timeout),
     connect_timeout_ms = ms(opts.connect_timeout),
     follow_redirects = opts.follow_redirects,
