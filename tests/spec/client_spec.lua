@@ -132,6 +132,8 @@ describe("eddy.http client", function()
       fails("dns failure", eddy.http.get("http://no-such-host.invalid/"))
       fails("refused", eddy.http.get("http://127.0.0.1:1/"))
       fails("timeout", eddy.http.get(base .. "/stall", { timeout = 0.3 }))
+      -- TLS spoken to a server that speaks plain HTTP
+      fails("tls failure", eddy.http.get(base:gsub("^http:", "https:") .. "/hello", { timeout = 2 }))
       fails("too large", eddy.http.get(base .. "/big?n=200000", { max_body = 100000 }))
       assert.equal(200000, #assert(eddy.http.get(base .. "/big?n=200000")).body)
       ticker:cancel()
