@@ -73,13 +73,11 @@ static int mailbox_open(lua_State *L) {
   return 2;
 }
 
-/* Sends one datagram: the sender, then the encoded message. Returns 0 or
-   an errno. */
-static int send_datagram(long pid, long thread, const char *purpose,
+/* Sends one datagram on fd (an unbound datagram socket): the sender,
+   then the encoded message. Returns 0 or an EDDY_E code: FULL, NOTFOUND
+   (no such mailbox open), or what else the kernel said. */
+static int send_datagram(int fd, long pid, long thread, const char *purpose,
                          from_t from, const char *data, size_t len) {
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return errno;
   struct sockaddr_un sa;
   socklen_t salen = name_of(&sa, pid, thread, purpose);
   struct iovec iov[2] = {{&from, sizeof from}, {(void *)data, len}};
@@ -89,10 +87,15 @@ static int send_datagram(long pid, long thread, const char *purpose,
   mh.msg_namelen = salen;
   mh.msg_iov = iov;
   mh.msg_iovlen = 2;
-  ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-  int err = n < 0 ? errno : 0;
-  close(fd);
-  return err;
+  if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+    return 0;
+  return errno == EAGAIN || errno == EWOULDBLOCK     ? EDDY_EFULL
+         : errno == ECONNREFUSED || errno == ENOENT ? EDDY_ENOTFOUND
+                                                    : eddy__error_from_uv(-errno);
+}
+
+static int new_sender(void) {
+  return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 }
 
 int eddy_mailbox_send(long pid, int thread, const char *msg, size_t len) {
@@ -104,15 +107,34 @@ int eddy_mailbox_send(long pid, int thread, const char *msg, size_t len) {
            : enc.len > MAX_MESSAGE ? EDDY_ETOOLARGE
                                    : 0;
   if (rc == 0) {
+    /* The host may call from any thread: a socket of the call's own. */
+    int fd = new_sender();
     from_t host = {0, 0};
-    int err = send_datagram(pid, thread, "", host, enc.data, enc.len);
-    rc = err == 0                               ? EDDY_OK
-         : err == EAGAIN || err == EWOULDBLOCK  ? EDDY_EFULL
-         : err == ECONNREFUSED || err == ENOENT ? EDDY_ENOTFOUND
-                                                : eddy__error_from_uv(-err);
+    rc = fd < 0 ? eddy__error_from_uv(-errno)
+                : send_datagram(fd, pid, thread, "", host, enc.data, enc.len);
+    if (fd >= 0)
+      close(fd);
   }
   eddy__enc_free(&enc);
   return rc;
+}
+
+/* The Lua state's socket for sending, made on its first send and kept in
+   the registry, so that a message costs one system call. */
+static int lua_sender(lua_State *L) {
+  static const char key = 0; /* its address names the registry slot */
+  lua_pushlightuserdata(L, (void *)&key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  box_t *box = lua_isnil(L, -1) ? NULL : eddyL_toobject(L, -1);
+  lua_pop(L, 1);
+  if (box != NULL)
+    return box->fd;
+  lua_pushlightuserdata(L, (void *)&key);
+  box = eddyL_newobject(L, &box_class, sizeof *box);
+  box->fd = new_sender();
+  box->buf = NULL;
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  return box->fd;
 }
 
 /* send(pid, thread, from_worker, from_thread, bytes[, purpose]) -> true
@@ -127,19 +149,14 @@ static int mailbox_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 5, &len);
   if (len > MAX_MESSAGE)
     return eddyL_error(L, EDDY_ETOOLARGE);
-  int err = send_datagram((long)pid, (long)thread, purpose, from, data, len);
-  if (err == 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushnil(L);
-  if (err == EAGAIN || err == EWOULDBLOCK)
-    lua_pushliteral(L, "full");
-  else if (err == ECONNREFUSED || err == ENOENT)
-    lua_pushliteral(L, "not found");
-  else
-    lua_pushstring(L, eddy_strerror(eddy__error_from_uv(-err)));
-  return 2;
+  int fd = lua_sender(L);
+  int err = fd < 0 ? eddy__error_from_uv(-errno)
+                   : send_datagram(fd, (long)pid, (long)thread, purpose, from,
+                                   data, len);
+  if (err != 0)
+    return eddyL_error(L, err);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* recv(socket) -> bytes, from_worker, from_thread | nil (none waiting) */

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STABLE_MS 5000 /* a worker that lived this long starts afresh */
+#define LINK_TIMEOUT_S 10 /* the longest a worker waits for an answer */
 
 typedef struct proc_s {
   pid_t pid; /* 0: a free entry */
@@ -300,6 +302,11 @@ static void worker_main(master_t *m, int slot, int chan) {
   w.id = slot + 1;
   w.count = m->workers;
   w.chan = chan;
+  /* A worker asks on its loop thread and waits for the answer: bounded,
+     should the master ever not answer. */
+  struct timeval limit = {LINK_TIMEOUT_S, 0};
+  setsockopt(chan, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  setsockopt(chan, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   if (uv_mutex_init(&w.lock) != 0)
     _exit(1);
   int status = m->fn(&w, w.id, m->data);

@@ -52,14 +52,23 @@ static int ask(eddy_worker_t *w, const eddy__msg_t *m, eddy__reply_t *r) {
   /* A short round trip, on the loop thread: the master answers at once.
      One request at a time over the one link. */
   uv_mutex_lock(&w->lock);
-  int rc = send_msg(w->chan, m) == (ssize_t)sizeof *m
-               ? recv_reply(w->chan, r, &fd)
-               : -1;
+  int rc = -1, timed_out = 0;
+  if (!w->broken) {
+    errno = 0;
+    rc = send_msg(w->chan, m) == (ssize_t)sizeof *m
+             ? recv_reply(w->chan, r, &fd)
+             : -1;
+    /* The link has time limits (worker_main): past them, a late answer
+       would be taken for the next request's, so the link is given up. */
+    timed_out = rc != 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    w->broken = timed_out;
+  }
   uv_mutex_unlock(&w->lock);
   if (rc != 0 || r->err != 0 || fd < 0) {
     if (fd >= 0)
       close(fd);
-    return rc != 0 ? EDDY_ECLOSED /* the master has gone */
+    return timed_out ? EDDY_ETIMEOUT
+           : rc != 0 ? EDDY_ECLOSED /* the master has gone */
            : r->err != 0 ? r->err
                          : EDDY_EIO;
   }

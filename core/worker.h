@@ -43,6 +43,7 @@ struct eddy_worker_s {
   int chan;     /* to the master */
   uv_mutex_t lock;
   int ready;    /* READY was sent */
+  int broken;   /* a request timed out: the link is out of step */
 };
 
 /* Asks the master for the listening socket of this worker's `thread` on

@@ -24,8 +24,17 @@ local M = {}
 local capacity = 1024
 local box -- this thread's open mailbox: socket, watcher, channel
 
+-- The shared cell that tells which process holds a thread's mailbox (0:
+-- none), looked up once per thread and purpose.
+local places = {}
 local function where(worker, thread, purpose)
-  return shared.atomic(("mailbox:%d:%d:%s"):format(worker, thread, purpose or ""))
+  local key = ("mailbox:%d:%d:%s"):format(worker, thread, purpose or "")
+  local cell = places[key]
+  if not cell then
+    cell = shared.atomic(key)
+    places[key] = cell
+  end
+  return cell
 end
 
 local function open()
