@@ -14,6 +14,12 @@ PACKAGES=(
   libc-ares-dev      # DNS on the loop
   libcurl4-openssl-dev # the HTTP client (libcurl's multi interface)
   python3            # an independent HTTP server for the client's tests
+  libhiredis-dev     # the Redis client's reply parser
+  libmariadb-dev     # the MySQL client (MariaDB Connector/C, non-blocking API)
+  redis-server       # a real Redis for the Redis client's and queues' tests
+  redis-tools        # redis-benchmark, the Redis client's yardstick
+  mariadb-server     # a real MariaDB for the MySQL client's tests
+  mariadb-client     # mysqlslap, the MySQL client's yardstick
   lua-cjson          # JSON for res:json
   lua-busted         # the Lua test runner (run under LuaJIT)
   luarocks           # the test that installs eddy as a rock

@@ -8,7 +8,14 @@ set -u
 BUILD=${EDDY_BUILD:-build}
 export EDDY_BUILD=$BUILD
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+trap 'scripts/servers.sh stop "$log/servers"; rm -rf "$log"' EXIT
+
+# The Redis and MySQL specs talk to real servers of their own.
+if servers=$(scripts/servers.sh start "$log/servers"); then
+  eval "export $servers"
+else
+  echo "# could not start redis-server and mariadbd: their specs will fail"
+fi
 
 preload=()
 if [ "${EDDY_ASAN:-}" = 1 ]; then

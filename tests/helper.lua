@@ -40,6 +40,32 @@ function M.run(fn, ...)
   return (table.unpack or unpack)(results)
 end
 
+-- The address of the redis-server or MariaDB server that scripts/test.sh
+-- started for the tests (scripts/servers.sh): host, port. A spec run
+-- without one fails, never skips.
+function M.server(name)
+  local var = "EDDY_TEST_" .. name:upper()
+  local addr = os.getenv(var)
+  assert(addr, var .. " is not set: run the specs with scripts/test.sh, " ..
+    "or start the servers with scripts/servers.sh")
+  local host, port = addr:match("^(.*):(%d+)$")
+  return host, tonumber(port)
+end
+
+-- Starts a server of its own for a test that kills it (scripts/servers.sh
+-- in a fresh directory): returns host, port, and a stop function.
+function M.private_server(name)
+  local dir = os.tmpname()
+  os.remove(dir)
+  local rc, out = M.sh(("scripts/servers.sh start %s %s"):format(dir, name))
+  assert(rc == 0, "could not start " .. name .. ": " .. out)
+  local host, port = out:match("=([%d.]+):(%d+)")
+  local function stop()
+    M.sh(("scripts/servers.sh stop %s; rm -rf %s"):format(dir, dir))
+  end
+  return host, tonumber(port), stop, dir
+end
+
 -- Runs a shell command; returns its exit status and its output (stdout and
 -- stderr together).
 function M.sh(cmd)
