@@ -97,6 +97,7 @@ struct hconn_s {
   hreq_t *rq;             /* the request being handled, if any */
   /* The response. */
   int status;
+  uint64_t sent; /* bytes of it given to the socket, head included */
   char *hdrs; /* header lines the handler set */
   size_t hdrs_len;
   size_t hdrs_cap;
@@ -254,6 +255,8 @@ static int bodiless(int status) {
 static int put(hconn_t *c, const uv_buf_t *bufs, unsigned n) {
   if (c->state == C_CLOSED)
     return EDDY_ECLOSED;
+  for (unsigned i = 0; i < n; i++)
+    c->sent += bufs[i].len;
   return eddy__stream_write(&c->stream, bufs, n);
 }
 
@@ -276,6 +279,7 @@ static char *put_uint(char *p, uint64_t v) {
    header lines); length is the body's length, -1 for chunked, -2 for a
    body that runs to the close (or whose length the handler set). */
 static size_t build_head(hconn_t *c, char *buf, int64_t length) {
+  c->stream.rt->counters.http[c->status / 100 % 6]++;
   char *p = PUT_LITERAL(buf, "HTTP/1.1 ");
   p = put_uint(p, (uint64_t)c->status);
   *p++ = ' ';
@@ -633,6 +637,7 @@ static int res_sendfile(lua_State *L) {
   if (w == NULL)
     return eddyL_error(L, EDDY_ENOMEM);
   w->conn = c;
+  c->sent += (uint64_t)length;
   int rc = eddy__stream_sendfile(&c->stream, &w->op, fd, offset, length,
                                  on_sent);
   if (rc != 1) {
@@ -678,6 +683,7 @@ static int res_started(lua_State *L) {
 /* A complete status reply for a request that never reaches a handler;
    the connection then closes. */
 static void refuse(hconn_t *c, int status) {
+  c->stream.rt->counters.http[status / 100 % 6]++;
   char buf[256];
   int n = sprintf(buf, "HTTP/1.1 %d %s\r\n%sContent-Length: 0\r\n"
                        "Connection: close\r\n\r\n",
@@ -753,6 +759,7 @@ static int take_head(hconn_t *c) {
   rq->body_read = 0;
   rq->continue_sent = 0;
   c->status = 200;
+  c->sent = 0;
   c->hdrs_len = 0;
   c->has_type = c->has_length = 0;
   c->head_sent = c->chunked_out = c->finished = 0;
@@ -1478,8 +1485,17 @@ static const luaL_Reg http_funcs[] = {
     {NULL, NULL},
 };
 
+/* res:_outcome() -> status, bytes sent (head included), for access logs. */
+static int res_outcome(lua_State *L) {
+  hconn_t *c = check_conn(L);
+  lua_pushinteger(L, c->status);
+  lua_pushnumber(L, (lua_Number)c->sent);
+  return 2;
+}
+
 static const luaL_Reg res_methods[] = {
     {"status", res_status},
+    {"_outcome", res_outcome},
     {"header", res_header},
     {"send", res_send},
     {"write", res_write},

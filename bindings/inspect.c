@@ -112,8 +112,44 @@ static int inspect_watchdog(lua_State *L) {
   return 1;
 }
 
+static void set_number(lua_State *L, const char *name, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, name);
+}
+
+/* figures() -> the runtime's figures for this thread, for eddy.metrics:
+   counters since the start and gauges of now (see lua/eddy/metrics.lua). */
+static int inspect_figures(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  const eddy__counters_t *c = &rt->counters;
+  lua_createtable(L, 0, 24);
+  set_number(L, "tasks", (double)rt->sched.live);
+  set_number(L, "tasks_ready", (double)rt->sched.nready);
+  set_number(L, "tasks_spawned", (double)rt->sched.spawned);
+  set_number(L, "tasks_failed", (double)rt->sched.failed);
+  set_number(L, "timers", (double)(rt->timers.count - rt->timers.nweak));
+  set_number(L, "connections", (double)c->streams_open);
+  set_number(L, "accepted", (double)c->accepted);
+  set_number(L, "connected", (double)c->connected);
+  set_number(L, "bytes_in", (double)c->bytes_in);
+  set_number(L, "bytes_out", (double)c->bytes_out);
+  static const char *const http[] = {"http_other", "http_1xx", "http_2xx",
+                                     "http_3xx", "http_4xx", "http_5xx"};
+  for (int i = 0; i < 6; i++)
+    set_number(L, http[i], (double)c->http[i]);
+  set_number(L, "loop_lag", rt->timers.lag_last / 1000.0);
+  set_number(L, "loop_lag_max", rt->timers.lag_max / 1000.0);
+  set_number(L, "stalls", (double)atomic_load(&rt->watchdog.stalls));
+  set_number(L, "stall_aborts", (double)atomic_load(&rt->watchdog.aborts));
+  set_number(L, "lua_memory", lua_gc(L, LUA_GCCOUNT, 0) * 1024.0 +
+                                  lua_gc(L, LUA_GCCOUNTB, 0));
+  set_number(L, "thread", rt->opts.thread > 0 ? rt->opts.thread : 1);
+  return 1;
+}
+
 static const luaL_Reg inspect_funcs[] = {
     {"tasks", inspect_tasks},
+    {"figures", inspect_figures},
     {"watchdog", inspect_watchdog},
     {NULL, NULL},
 };

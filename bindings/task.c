@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bindings.h"
 
@@ -181,6 +182,30 @@ static int task_yield(lua_State *L) {
     return eddy__task_yield(&rt->sched, L);
   eddy__task_requeue(t);
   return eddy__task_yield(&rt->sched, L);
+}
+
+/* The wall clock: seconds since the epoch, µs precision (for logs). */
+static int task_wall(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* A monotonic clock in seconds, ns precision, for measuring durations
+   (now() is the loop's, in ms). */
+static int task_clock(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  return 1;
+}
+
+/* The running task's id, or nil outside tasks (cheaper than current()). */
+static int task_current_id(lua_State *L) {
+  eddy__task_t *t = eddyL_runtime(L)->sched.current;
+  if (t == NULL)
+    return 0;
+  lua_pushnumber(L, (lua_Number)t->id);
+  return 1;
 }
 
 /* The loop's clock, brought up to date: seconds, ms precision. */
@@ -426,6 +451,9 @@ static const luaL_Reg task_funcs[] = {
     {"sleep", task_sleep},
     {"yield", task_yield},
     {"now", task_now},
+    {"wall", task_wall},
+    {"clock", task_clock},
+    {"current_id", task_current_id},
     {"self", task_self},
     {"suspend", task_suspend},
     {"wake", task_wake},

@@ -35,6 +35,16 @@ struct eddy__closer_s {
   eddy__closer_t *prev;
 };
 
+/* Figures for eddy.metrics, each kept by the layer that sees it. */
+typedef struct eddy__counters_s {
+  uint64_t streams_open; /* TCP connections open now, either way */
+  uint64_t accepted;     /* connections accepted by listeners */
+  uint64_t connected;    /* connections made by connect */
+  uint64_t bytes_in;     /* read from connections */
+  uint64_t bytes_out;    /* handed to connections to send */
+  uint64_t http[6];      /* HTTP responses begun, by status class 1-5 */
+} eddy__counters_t;
+
 struct eddy_runtime_s {
   uv_loop_t loop;
   lua_State *L;        /* main state of this thread */
@@ -70,6 +80,7 @@ struct eddy_runtime_s {
   struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
   struct eddy__curl_s *curl;    /* the HTTP client's multi handle, once used */
   eddy__watchdog_t watchdog;    /* finds tasks that hold the loop */
+  eddy__counters_t counters;
   char error[1024];
 };
 

@@ -58,6 +58,7 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   int rc = uv_tcp_init(&rt->loop, &s->tcp);
   if (rc != 0)
     return eddy__error_from_uv(rc);
+  rt->counters.streams_open++;
   eddy__closer_add(rt, &s->closer);
   return 0;
 }
@@ -84,6 +85,7 @@ static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   if (nread > 0) {
     eddy__rbuf_commit(&s->rbuf, (size_t)nread);
+    s->rt->counters.bytes_in += (uint64_t)nread;
   } else if (nread < 0) {
     s->rerr = nread == UV_EOF ? EDDY_ECLOSED : eddy__error_from_uv((int)nread);
     eddy__stream_read_stop(s);
@@ -196,6 +198,7 @@ int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
     total += bufs[i].len;
   if (total == 0)
     return 0;
+  s->rt->counters.bytes_out += total;
   if (s->flags & EDDY__STREAM_CORKED) {
     if (cork_append(s, bufs, n, total) == 0)
       return 0;
@@ -283,6 +286,7 @@ static int sendfile_some(eddy__sendfile_t *op) {
       return EDDY_EIO; /* the file is shorter than it said */
     op->offset += sent;
     op->left -= sent;
+    op->stream->rt->counters.bytes_out += (uint64_t)sent;
   }
   return 0;
 }
@@ -357,6 +361,8 @@ static void on_connect(uv_connect_t *req, int status) {
   eddy__stream_t *s = c->stream;
   void (*cb)(eddy__stream_t *, int) = c->cb;
   free(c);
+  if (status == 0)
+    s->rt->counters.connected++;
   cb(s, status == 0 ? 0 : eddy__error_from_uv(status));
 }
 
@@ -386,6 +392,7 @@ static void on_closed(uv_handle_t *handle) {
   free(s->cork);
   s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
+  s->rt->counters.streams_open--;
   if (s->on_layer_close)
     s->on_layer_close(s);
   s->on_close(s);

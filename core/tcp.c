@@ -117,7 +117,10 @@ int eddy__listener_accept(eddy__listener_t *l, eddy__stream_t *s) {
   /* uv_accept also resumes watching the socket, which libuv paused when
      a connection was left waiting. */
   int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&s->tcp);
-  return rc == 0 ? 0 : eddy__error_from_uv(rc);
+  if (rc != 0)
+    return eddy__error_from_uv(rc);
+  s->rt->counters.accepted++;
+  return 0;
 }
 
 int eddy__listener_port(eddy__listener_t *l) {

@@ -95,6 +95,11 @@ static void on_uv_timer(uv_timer_t *handle) {
      next one, so that a zero-delay timer set again and again cannot keep
      the loop from polling. */
   uint64_t started_before = ts->seq;
+  if (ts->count > 0 && ts->heap[0].due <= now) {
+    ts->lag_last = now - ts->heap[0].due;
+    if (ts->lag_max < ts->lag_last)
+      ts->lag_max = ts->lag_last;
+  }
   while (ts->count > 0 && ts->heap[0].due <= now &&
          ts->heap[0].seq < started_before) {
     eddy__timer_t *t = ts->heap[0].timer;
@@ -109,6 +114,7 @@ int eddy__timers_init(uv_loop_t *loop, eddy__timers_t *ts) {
   ts->heap = NULL;
   ts->count = ts->cap = ts->nweak = 0;
   ts->seq = 0;
+  ts->lag_last = ts->lag_max = 0;
   ts->handle.data = ts;
   return uv_timer_init(loop, &ts->handle);
 }

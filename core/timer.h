@@ -37,6 +37,10 @@ struct eddy__timers_s {
   uint32_t cap;
   uint32_t nweak; /* weak timers in the heap */
   uint64_t seq;
+  /* How late timers fire, in ms: the last pass's first timer, and the
+     most since the start. The loop's lag, for metrics. */
+  uint64_t lag_last;
+  uint64_t lag_max;
 };
 
 int eddy__timers_init(uv_loop_t *loop, eddy__timers_t *timers);

@@ -373,9 +373,10 @@ local NO_PARAMS = setmetatable({}, { __newindex = function() error("req.params o
 
 -- The loop each connection's task runs. next_request ends the request
 -- before it, so that a connection costs one call into C between requests.
-local function connection_loop(app)
+local function connection_loop(app, access_log)
   local router, fallback = app._router, app._fallback
   local static = router._static
+  local clock, access = task.clock, access_log and require("eddy.log").access
   local function on_error(err)
     if err == BAD_REQUEST then return err end
     return traceback(tostring(err), 2)
@@ -384,6 +385,7 @@ local function connection_loop(app)
     while true do
       local method, path = next_request(res)
       if not method then return end
+      local started = access and clock()
       local req = setmetatable({ method = method, path = path, _res = res }, Request)
       local by = static[method]
       local handler, params, allowed = by and by[path], NO_PARAMS, nil
@@ -410,6 +412,10 @@ local function connection_loop(app)
           fail_response(res, 500)
         end
       end
+      if access then
+        local status, bytes = res:_outcome()
+        access(method, path, status, bytes, clock() - started, { remote = res:_peer_addr() })
+      end
     end
   end
 end
@@ -419,7 +425,8 @@ end
 -- ipv6only, max_connections, max_header_size (8 KiB: 431 past it),
 -- max_headers (100), max_body (1 MiB: 413 past it), header_timeout (10 s:
 -- 408), body_timeout (30 s), keepalive_timeout (75 s), write_timeout (30 s),
--- write_buffer (64 KiB).
+-- write_buffer (64 KiB), access_log (false: true writes a line per
+-- request through eddy.log, at level info).
 function App:listen(host, port, opts)
   if type(host) ~= "string" then error("bad argument #1 to 'listen' (host expected)", 2) end
   if type(port) ~= "number" then error("bad argument #2 to 'listen' (port expected)", 2) end
@@ -428,7 +435,7 @@ function App:listen(host, port, opts)
   if opts then for k, v in pairs(opts) do o[k] = v end end
   local ip, err = dns.address(host)
   if not ip then return nil, err end
-  return c.listen(ip, port, connection_loop(self), o)
+  return c.listen(ip, port, connection_loop(self, o.access_log), o)
 end
 
 M.unescape = unescape
