@@ -502,13 +502,12 @@ static void give_up(myconn_t *c) {
   MYSQL_STMT *st = c->stmt;
   c->op = 0;
   c->stmt = NULL;
-  if (op == OP_CONNECT) {
-    free(c->strings);
-    c->strings = NULL;
-  }
   eddy__mysql_close(&c->m);
   if (op == OP_PREPARE)
     mysql_stmt_close(st);
+  /* The connect's strings outlive the connector's use of them. */
+  free(c->strings);
+  c->strings = NULL;
 }
 
 /* The task stopped waiting (timeout, cancellation, teardown): the

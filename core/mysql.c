@@ -229,6 +229,8 @@ static void settle(eddy__mysql_t *m) {
     uv_poll_start(&m->poll, UV_READABLE, on_poll);
     m->events = UV_READABLE;
   }
+  /* An idle connection does not keep the loop running. */
+  uv_unref((uv_handle_t *)&m->poll);
 }
 
 /* Goes on with the operation after a wait. */
@@ -284,6 +286,8 @@ static int begin(eddy__mysql_t *m, int phase) {
     return 0;
   }
   go(m, phase);
+  if (m->fd >= 0)
+    uv_ref((uv_handle_t *)&m->poll);
   int wait = run(m, 0);
   if (wait != 0) {
     arm(m, wait);

@@ -199,25 +199,27 @@ local function reusable(self)
   return not c.closed(self._h) and not self:in_transaction()
 end
 
--- conn:close(): closes it for good (a pooled one leaves its pool).
+-- conn:close(): closes it for good (a pooled one leaves its pool). Once
+-- a pooled connection was given back, its old holder's close or release
+-- does nothing: the pool has it now.
 function Conn:close()
   local p = self._pool
-  if p and self._out then
+  if not p then return c.close(self._h) end
+  if self._out then
     self._out = false
-    return p:discard(self)
+    p:discard(self)
   end
-  c.close(self._h)
 end
 
 -- conn:release(): a pooled connection goes back to its pool (closed
 -- instead when it is broken or inside a transaction); another is closed.
 function Conn:release()
   local p = self._pool
-  if p and self._out then
+  if not p then return c.close(self._h) end
+  if self._out then
     self._out = false
-    return p:put(self)
+    p:put(self)
   end
-  c.close(self._h)
 end
 
 local function check_opts(opts)

@@ -63,6 +63,18 @@ describe("eddy.mysql", function()
     end)
   end)
 
+  it("a server that never greets answers timeout after connect_timeout", function()
+    h.run(function()
+      local mute = assert(eddy.tcp.listen("127.0.0.1", 0)) -- accepts, says nothing
+      local t0 = eddy.now()
+      local conn, err = mysql.connect(opts({ port = mute:port(), connect_timeout = 0.3 }))
+      assert.is_nil(conn)
+      assert.equal("timeout", err)
+      assert.is_true(eddy.now() - t0 < 1.5)
+      mute:close()
+    end)
+  end)
+
   it("a query answers rows keyed by column name, with the columns in order", function()
     h.run(function()
       local conn = connect()
