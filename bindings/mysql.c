@@ -541,14 +541,45 @@ static myconn_t *check_ready(lua_State *L) {
   return c;
 }
 
-/* After an operation's start: waits for its end, or answers at once. */
-static int await(lua_State *L, eddy_runtime_t *rt, myconn_t *c,
-                 eddy__task_t *t, int going, int64_t timeout_ms) {
+/* An operation about to start. */
+typedef struct op_s {
+  eddy_runtime_t *rt;
+  myconn_t *c;
+  eddy__task_t *t;
+  int64_t ms;
+} op_t;
+
+/* What every operation does first, once its own arguments are checked:
+   the connection must be free, the task able to wait. Returns -1 when the
+   operation may go on (op filled in), else the count of what the caller
+   returns: nil, "closed" for a closed connection, or a cancelled task's
+   answer. */
+static int op_begin(lua_State *L, int timeout_idx, op_t *op) {
+  op->rt = eddyL_runtime(L);
+  op->c = check_ready(L);
+  op->ms = eddyL_opttimeout(L, timeout_idx, -1);
+  if (op->c == NULL)
+    return eddyL_error(L, EDDY_ECLOSED);
+  op->t = eddyL_begin_wait(L, op->rt, &mysql_ops);
+  if (op->t == NULL)
+    return eddy__task_yield(&op->rt->sched, L);
+  return -1;
+}
+
+/* Ends the start of an operation (which: OP_*, on statement st) that the
+   core went on with (going) or finished at once. The core calls back
+   only from the loop, so recording the operation after starting it is in
+   time. */
+static int op_wait(lua_State *L, op_t *op, int which, MYSQL_STMT *st,
+                   int going) {
+  myconn_t *c = op->c;
+  c->op = which;
+  c->stmt = st;
   if (!going)
     return push_answer(L, c);
-  c->task = t;
-  eddy__task_wait(t, &mysql_ops, c, timeout_ms);
-  return eddy__task_yield(&rt->sched, L);
+  c->task = op->t;
+  eddy__task_wait(op->t, &mysql_ops, c, op->ms);
+  return eddy__task_yield(&op->rt->sched, L);
 }
 
 /* new() -> a connection object, not connected yet */
@@ -606,17 +637,14 @@ static int copy_target(lua_State *L, myconn_t *c) {
 /* connect(conn, {ip, port, user, password, database, charset,
    multi_statements}, timeout) -> true | nil, err, msg, errno, sqlstate */
 static int conn_connect(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int64_t ms = eddyL_opttimeout(L, 3, -1);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
+  op_t op;
+  int n = op_begin(L, 3, &op);
+  if (n >= 0)
+    return n;
+  myconn_t *c = op.c;
   if (c->connected)
     return luaL_error(L, "the connection is connected already");
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
   if (copy_target(L, c) != 0)
     return eddyL_error(L, EDDY_ENOMEM);
   c->target.port = (unsigned)eddyL_optfield_number(L, 2, "port", 3306);
@@ -624,35 +652,31 @@ static int conn_connect(lua_State *L) {
   if (eddyL_optfield_boolean(L, 2, "multi_statements", 1))
     c->target.flags |= CLIENT_MULTI_STATEMENTS;
   /* The connector's own limit backs ours up (whole seconds, at least 1). */
-  c->target.connect_timeout_s = ms < 0 ? 0 : (unsigned)((ms + 999) / 1000);
-  c->op = OP_CONNECT;
-  c->stmt = NULL;
+  c->target.connect_timeout_s = op.ms < 0 ? 0 : (unsigned)((op.ms + 999) / 1000);
   c->connected = 1;
-  return await(L, rt, c, t, eddy__mysql_connect(&c->m, &c->target), ms);
+  return op_wait(L, &op, OP_CONNECT, NULL,
+                 eddy__mysql_connect(&c->m, &c->target));
 }
 
 /* query(conn, sql, timeout) -> result, more | nil, err, msg, errno,
    sqlstate. result: rows (an array of tables keyed by column name, with
    .columns and .types), or {affected_rows, insert_id, warnings}. */
 static int conn_query(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
   size_t len;
   const char *sql = luaL_checklstring(L, 2, &len);
-  int64_t ms = eddyL_opttimeout(L, 3, -1);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
-  c->op = OP_QUERY;
-  c->stmt = NULL;
+  op_t op;
+  int n = op_begin(L, 3, &op);
+  if (n >= 0)
+    return n;
   /* sql stays on this coroutine's stack while the task waits. */
-  return await(L, rt, c, t, eddy__mysql_query(&c->m, sql, len), ms);
+  return op_wait(L, &op, OP_QUERY, NULL, eddy__mysql_query(&op.c->m, sql, len));
 }
 
-static MYSQL_STMT *check_stmt(lua_State *L, myconn_t *c, int idx) {
+static MYSQL_STMT *check_stmt(lua_State *L, int idx) {
+  myconn_t *c = check_conn(L);
   lua_Integer id = luaL_checkinteger(L, idx);
+  if (c->m.closed)
+    return NULL; /* the operation answers closed */
   if (id < 1 || id > c->nstmts || c->stmts[id - 1] == NULL)
     luaL_argerror(L, idx, "no such statement");
   return c->stmts[id - 1];
@@ -661,46 +685,37 @@ static MYSQL_STMT *check_stmt(lua_State *L, myconn_t *c, int idx) {
 /* next_result(conn, stmt_id or nil, timeout) -> result, more | nil, err,
    ...: the next result of the last query or execution. */
 static int conn_next_result(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  MYSQL_STMT *st = lua_isnoneornil(L, 2) ? NULL : check_stmt(L, c, 2);
-  int64_t ms = eddyL_opttimeout(L, 3, -1);
-  if (!mysql_more_results(c->m.my)) {
+  MYSQL_STMT *st = lua_isnoneornil(L, 2) ? NULL : check_stmt(L, 2);
+  op_t op;
+  int n = op_begin(L, 3, &op);
+  if (n >= 0)
+    return n;
+  if (!mysql_more_results(op.c->m.my)) {
     lua_pushnil(L);
     return 1;
   }
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
-  c->op = st ? OP_EXECUTE : OP_QUERY;
-  c->stmt = st;
-  return await(L, rt, c, t, eddy__mysql_next(&c->m, st), ms);
+  return op_wait(L, &op, st ? OP_EXECUTE : OP_QUERY, st,
+                 eddy__mysql_next(&op.c->m, st));
 }
 
 /* prepare(conn, sql, timeout) -> id, nparams | nil, err, ... */
 static int conn_prepare(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
   size_t len;
   const char *sql = luaL_checklstring(L, 2, &len);
-  int64_t ms = eddyL_opttimeout(L, 3, -1);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
+  op_t op;
+  int n = op_begin(L, 3, &op);
+  if (n >= 0)
+    return n;
+  myconn_t *c = op.c;
   int id = free_stmt_id(c);
   MYSQL_STMT *st = id ? mysql_stmt_init(c->m.my) : NULL;
   if (st == NULL)
     return eddyL_error(L, EDDY_ENOMEM);
   my_bool on = 1;
   mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
-  c->op = OP_PREPARE;
-  c->stmt = st;
   c->stmt_id = id;
-  return await(L, rt, c, t, eddy__mysql_prepare(&c->m, st, sql, len), ms);
+  return op_wait(L, &op, OP_PREPARE, st,
+                 eddy__mysql_prepare(&c->m, st, sql, len));
 }
 
 /* Space for a parameter's value that is not a Lua string. */
@@ -771,29 +786,23 @@ static void bind_params(lua_State *L, MYSQL_STMT *st, int first, int n) {
 
 /* execute(conn, id, timeout, params...) -> result, more | nil, err, ... */
 static int conn_execute(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  MYSQL_STMT *st = check_stmt(L, c, 2);
-  int64_t ms = eddyL_opttimeout(L, 3, -1);
+  MYSQL_STMT *st = check_stmt(L, 2);
   int top = lua_gettop(L);
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
+  op_t op;
+  int n = op_begin(L, 3, &op);
+  if (n >= 0)
+    return n;
   bind_params(L, st, 4, top - 3);
-  c->op = OP_EXECUTE;
-  c->stmt = st;
-  return await(L, rt, c, t, eddy__mysql_execute(&c->m, st), ms);
+  return op_wait(L, &op, OP_EXECUTE, st, eddy__mysql_execute(&op.c->m, st));
 }
 
 /* stmt_close(conn, id): the statement goes (the server is told, without
    waiting for an answer). */
 static int conn_stmt_close(lua_State *L) {
   myconn_t *c = check_ready(L);
+  MYSQL_STMT *st = check_stmt(L, 2);
   if (c == NULL)
     return 0;
-  MYSQL_STMT *st = check_stmt(L, c, 2);
   c->stmts[luaL_checkinteger(L, 2) - 1] = NULL;
   mysql_stmt_close(st);
   return 0;
@@ -801,17 +810,11 @@ static int conn_stmt_close(lua_State *L) {
 
 /* ping(conn, timeout) -> true | nil, err, ... */
 static int conn_ping(lua_State *L) {
-  eddy_runtime_t *rt = eddyL_runtime(L);
-  myconn_t *c = check_ready(L);
-  int64_t ms = eddyL_opttimeout(L, 2, -1);
-  if (c == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &mysql_ops);
-  if (t == NULL)
-    return eddy__task_yield(&rt->sched, L);
-  c->op = OP_PING;
-  c->stmt = NULL;
-  return await(L, rt, c, t, eddy__mysql_ping(&c->m), ms);
+  op_t op;
+  int n = op_begin(L, 2, &op);
+  if (n >= 0)
+    return n;
+  return op_wait(L, &op, OP_PING, NULL, eddy__mysql_ping(&op.c->m));
 }
 
 /* close(conn): closes the connection; a task waiting on it gets nil,

@@ -199,28 +199,25 @@ local function reusable(self)
   return not c.closed(self._h) and not self:in_transaction()
 end
 
--- conn:close(): closes it for good (a pooled one leaves its pool). Once
--- a pooled connection was given back, its old holder's close or release
--- does nothing: the pool has it now.
-function Conn:close()
+-- Lets go of the connection: back to its pool by the pool's method `how`
+-- ("put" or "discard"), or closed when it has no pool. Once a pooled
+-- connection was given back, its old holder's close or release does
+-- nothing: the pool has it now.
+local function let_go(self, how)
   local p = self._pool
   if not p then return c.close(self._h) end
   if self._out then
     self._out = false
-    p:discard(self)
+    p[how](p, self)
   end
 end
 
+-- conn:close(): closes it for good (a pooled one leaves its pool).
+function Conn:close() return let_go(self, "discard") end
+
 -- conn:release(): a pooled connection goes back to its pool (closed
 -- instead when it is broken or inside a transaction); another is closed.
-function Conn:release()
-  local p = self._pool
-  if not p then return c.close(self._h) end
-  if self._out then
-    self._out = false
-    p:put(self)
-  end
-end
+function Conn:release() return let_go(self, "put") end
 
 local function check_opts(opts)
   if type(opts) ~= "table" then
