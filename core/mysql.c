@@ -64,6 +64,7 @@ int eddy__mysql_init(eddy_runtime_t *rt, eddy__mysql_t *m) {
   mysql_options(m->my, MYSQL_OPT_LOCAL_INFILE, &no);
   m->rt = rt;
   m->fd = -1;
+  m->poll_closing = 0;
   m->events = 0;
   m->timer.index = m->timer.weak = 0;
   m->phase = IDLE;
@@ -186,17 +187,16 @@ static void on_timer(eddy__timer_t *timer, uint64_t due);
 static void arm(eddy__mysql_t *m, int wait) {
   int events = ((wait & MYSQL_WAIT_READ) ? UV_READABLE : 0) |
                ((wait & MYSQL_WAIT_WRITE) ? UV_WRITABLE : 0);
-  if (m->fd < 0) {
-    /* The connector made its socket in the connect's first call. */
-    m->fd = mysql_get_socket(m->my);
-    if (m->fd < 0 || uv_poll_init_socket(&m->rt->loop, &m->poll, m->fd) != 0) {
-      m->fd = -1;
-      events = 0;
-    } else {
+  if (m->fd < 0 && !m->poll_closing) {
+    /* The connector made its socket in the connect's first call. A socket
+       that cannot be watched leaves the operation to its time limit. */
+    int fd = mysql_get_socket(m->my);
+    if (fd >= 0 && uv_poll_init_socket(&m->rt->loop, &m->poll, fd) == 0) {
+      m->fd = fd;
       m->poll.data = m;
     }
   }
-  if (events != 0 && events != m->events) {
+  if (m->fd >= 0 && events != 0 && events != m->events) {
     uv_poll_start(&m->poll, events, on_poll);
     m->events = events;
   }
@@ -205,6 +205,21 @@ static void arm(eddy__mysql_t *m, int wait) {
                       mysql_get_timeout_value_ms(m->my), on_timer);
   else
     eddy__timer_stop(&m->rt->timers, &m->timer);
+}
+
+static void on_poll_closed(uv_handle_t *handle);
+
+/* The poll handle leaves the socket. It must do so before the socket is
+   closed, or at once after the connector closed it: libuv's close takes
+   the descriptor's number out of the loop's epoll set, and a number used
+   again (by another connection) would be taken out instead. */
+static void unwatch(eddy__mysql_t *m) {
+  if (m->fd < 0)
+    return;
+  m->fd = -1;
+  m->events = 0;
+  m->poll_closing = 1;
+  uv_close((uv_handle_t *)&m->poll, on_poll_closed);
 }
 
 /* The operation ended: the poll handle stays on the socket, watching for
@@ -221,10 +236,14 @@ static void settle(eddy__mysql_t *m) {
   }
   if (m->fd < 0)
     return;
-  if (m->broken || mysql_get_socket(m->my) != m->fd) {
+  if (mysql_get_socket(m->my) != m->fd) {
+    m->broken = 1;
+    unwatch(m);
+    return;
+  }
+  if (m->broken) {
     uv_poll_stop(&m->poll);
     m->events = 0;
-    m->broken = 1;
   } else if (m->events != UV_READABLE) {
     uv_poll_start(&m->poll, UV_READABLE, on_poll);
     m->events = UV_READABLE;
@@ -335,12 +354,11 @@ int eddy__mysql_ping(eddy__mysql_t *m) {
   return begin(m, PING);
 }
 
-static void finish_close(eddy__mysql_t *m) {
-  m->on_closed(m);
-}
-
 static void on_poll_closed(uv_handle_t *handle) {
-  finish_close(handle->data);
+  eddy__mysql_t *m = handle->data;
+  m->poll_closing = 0;
+  if (m->closed)
+    m->on_closed(m);
 }
 
 void eddy__mysql_close(eddy__mysql_t *m) {
@@ -358,11 +376,9 @@ void eddy__mysql_close(eddy__mysql_t *m) {
     m->phase = IDLE;
     m->broken = 1;
   }
-  /* The poll handle leaves the socket before the connector closes it. */
-  if (m->fd >= 0)
-    uv_close((uv_handle_t *)&m->poll, on_poll_closed);
+  unwatch(m);
   mysql_close(m->my);
   m->my = NULL;
-  if (m->fd < 0)
-    finish_close(m);
+  if (!m->poll_closing)
+    m->on_closed(m);
 }

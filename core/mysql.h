@@ -43,7 +43,9 @@ struct eddy__mysql_s {
   MYSQL *my;
   eddy_runtime_t *rt;
   uv_poll_t poll;     /* on the connector's socket, once it has one */
-  int fd;             /* what poll watches; -1 while poll is not made */
+  int fd;             /* what poll watches; -1: no poll handle (not made
+                         yet, or closing) */
+  int poll_closing;   /* the poll handle's close callback is to come */
   int events;         /* what poll watches for now (UV_READABLE...) */
   eddy__timer_t timer; /* the connector's own timeouts */
   eddy__closer_t closer;
