@@ -856,15 +856,32 @@ static int conn_closed(lua_State *L) {
   return 1;
 }
 
-/* state(conn) -> in_transaction, thread_id, server_version */
+static int in_transaction(myconn_t *c) {
+  return !c->m.closed && (c->m.my->server_status & SERVER_STATUS_IN_TRANS);
+}
+
+/* in_transaction(conn) -> whether the server says a transaction is open */
+static int conn_in_transaction(lua_State *L) {
+  lua_pushboolean(L, in_transaction(check_conn(L)));
+  return 1;
+}
+
+/* reusable(conn) -> whether it may serve another task: open, not lost,
+   no transaction left open */
+static int conn_reusable(lua_State *L) {
+  myconn_t *c = check_conn(L);
+  lua_pushboolean(L, !c->m.closed && !c->m.broken && !in_transaction(c));
+  return 1;
+}
+
+/* state(conn) -> thread_id, server_version (nothing once closed) */
 static int conn_state(lua_State *L) {
   myconn_t *c = check_conn(L);
   if (c->m.closed)
     return 0;
-  lua_pushboolean(L, (c->m.my->server_status & SERVER_STATUS_IN_TRANS) != 0);
   lua_pushnumber(L, (lua_Number)mysql_thread_id(c->m.my));
   lua_pushstring(L, mysql_get_server_info(c->m.my));
-  return 3;
+  return 2;
 }
 
 /* quote(conn, s) -> s as a string literal, escaped for the connection's
@@ -907,6 +924,8 @@ static const luaL_Reg mysql_funcs[] = {
     {"close", conn_close},
     {"closed", conn_closed},
     {"state", conn_state},
+    {"in_transaction", conn_in_transaction},
+    {"reusable", conn_reusable},
     {"quote", conn_quote},
     {NULL, NULL},
 };

@@ -179,24 +179,23 @@ end
 function Conn:closed() return c.closed(self._h) end
 
 -- conn:in_transaction(): the server says a transaction is open.
-function Conn:in_transaction() return (c.state(self._h)) == true end
+function Conn:in_transaction() return c.in_transaction(self._h) end
 
 -- conn:id() -> the server's id of this connection (for KILL).
 function Conn:id()
-  local _, id = c.state(self._h)
-  return id
+  return (c.state(self._h))
 end
 
 -- conn:server_version() -> the server's version string.
 function Conn:server_version()
-  local _, _, v = c.state(self._h)
+  local _, v = c.state(self._h)
   return v
 end
 
 -- Whether a connection may serve another task: open, and no transaction
 -- left open (a pool closes it instead).
 local function reusable(self)
-  return not c.closed(self._h) and not self:in_transaction()
+  return c.reusable(self._h)
 end
 
 -- Lets go of the connection: back to its pool by the pool's method `how`
@@ -219,6 +218,8 @@ function Conn:close() return let_go(self, "discard") end
 -- instead when it is broken or inside a transaction); another is closed.
 function Conn:release() return let_go(self, "put") end
 
+local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port" }
+
 local function check_opts(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'connect' (options table expected)", 3)
@@ -226,7 +227,7 @@ local function check_opts(opts)
   if type(opts.user) ~= "string" then
     error("bad option 'user' to 'connect' (string expected)", 3)
   end
-  for _, k in ipairs { "connect_timeout", "timeout", "statement_cache", "port" } do
+  for _, k in ipairs(NUMBER_OPTS) do
     local v = opts[k]
     if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
       error(format("bad option '%s' to 'connect' (number >= 0 expected)", k), 3)
@@ -264,29 +265,41 @@ local function pool_key(opts)
     opts.port or DEFAULTS.port, opts.database or "")
 end
 
+-- The pool of each options table used so far, so that a connect with the
+-- same table finds its pool without building its key again.
+local pools = setmetatable({}, { __mode = "k" })
+
 -- mysql.pool(opts) -> the thread's shared pool that connect(opts) with
 -- opts.pool draws from (for its stats, or to close it).
 function M.pool(opts)
+  local p = pools[opts]
+  if p and not p:closed() then return p end
   check_opts(opts)
   local po = opts.pool or {}
-  return pool.shared(pool_key(opts), {
-    name = pool_key(opts),
+  local key = pool_key(opts)
+  p = pool.shared(key, {
+    name = key,
     open = function() return open(opts) end,
     close = function(conn) c.close(conn._h) end,
     reusable = reusable,
     max_open = po.max_open, max_idle = po.max_idle,
     idle_timeout = po.idle_timeout, wait_timeout = po.wait_timeout,
   })
+  pools[opts] = p
+  return p
 end
 
 function M.connect(opts)
+  if type(opts) == "table" and opts.pool ~= nil then
+    local p = pools[opts]
+    if not p or p:closed() then p = M.pool(opts) end
+    local conn, err, msg, errno, state = p:get()
+    if not conn then return nil, err, msg, errno, state end
+    conn._pool, conn._out = p, true
+    return conn
+  end
   check_opts(opts)
-  if opts.pool == nil then return open(opts) end
-  local p = M.pool(opts)
-  local conn, err, msg, errno, state = p:get()
-  if not conn then return nil, err, msg, errno, state end
-  conn._pool, conn._out = p, true
-  return conn
+  return open(opts)
 end
 
 return M
