@@ -496,18 +496,15 @@ static void on_done(eddy__mysql_t *m) {
 
 /* Closes the connection under an operation in progress. A statement
    being prepared goes after the connection, which detaches it (closing it
-   first would speak to the server midway). */
+   first would speak to the server midway). The close may free c (when no
+   Lua object holds it any more): c is not touched after it. */
 static void give_up(myconn_t *c) {
-  int op = c->op;
-  MYSQL_STMT *st = c->stmt;
+  MYSQL_STMT *st = c->op == OP_PREPARE ? c->stmt : NULL;
   c->op = 0;
   c->stmt = NULL;
   eddy__mysql_close(&c->m);
-  if (op == OP_PREPARE)
+  if (st != NULL)
     mysql_stmt_close(st);
-  /* The connect's strings outlive the connector's use of them. */
-  free(c->strings);
-  c->strings = NULL;
 }
 
 /* The task stopped waiting (timeout, cancellation, teardown): the
@@ -842,9 +839,14 @@ static int conn_gc(lua_State *L) {
   if (c == NULL)
     return 0;
   *box = NULL;
+  if (c->task != NULL) {
+    /* Only while the Lua state closes: the task's detach, when the
+       runtime ends it, closes the connection and frees it. */
+    c->lua_held = 0;
+    return 0;
+  }
+  eddy__mysql_close(&c->m); /* held still: on_closed does not free it */
   c->lua_held = 0;
-  if (!c->m.closed)
-    eddy__mysql_close(&c->m);
   maybe_free(c);
   return 0;
 }
