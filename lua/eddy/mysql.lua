@@ -61,25 +61,18 @@ local function drain(h, id, timeout, list)
   end
 end
 
--- The first result; the others are read (the connection must be clear
--- for the next query) and dropped.
-local function first(self, id, res, more, ...)
+-- What a query or execution answers: its first result (res, more, or
+-- nil, err, ...), then the others, read because the connection must be
+-- clear for the next query: kept in list if given (query_all), else
+-- dropped (query).
+local function results(self, id, list, res, more, ...)
   if res == nil then return nil, more, ... end
-  if more then
-    local ok, err, msg, errno, state = drain(self._h, id, self._timeout)
-    if not ok then return nil, err, msg, errno, state end
-  end
-  return res
-end
-
-local function all(self, id, res, more, ...)
-  if res == nil then return nil, more, ... end
-  local list = { res }
+  if list then list[1] = res end
   if more then
     local ok, err, msg, errno, state = drain(self._h, id, self._timeout, list)
     if not ok then return nil, err, msg, errno, state end
   end
-  return list
+  return list or res
 end
 
 -- The prepared statement for sql: from the cache, or prepared now (the
@@ -108,26 +101,26 @@ local function statement(self, sql)
   return id
 end
 
-local function run(self, finish, sql, ...)
+local function run(self, list, sql, ...)
   if type(sql) ~= "string" then
     error("bad argument #1 to 'query' (string expected, got " .. type(sql) .. ")", 3)
   end
   if select("#", ...) == 0 then
-    return finish(self, nil, c_query(self._h, sql, self._timeout))
+    return results(self, nil, list, c_query(self._h, sql, self._timeout))
   end
   local id, err, msg, errno, state = statement(self, sql)
   if not id then return nil, err, msg, errno, state end
-  return finish(self, id, c_execute(self._h, id, self._timeout, ...))
+  return results(self, id, list, c_execute(self._h, id, self._timeout, ...))
 end
 
 -- conn:query(sql, ...) -> the first result | nil, err, message, errno, sqlstate
 function Conn:query(sql, ...)
-  return run(self, first, sql, ...)
+  return run(self, nil, sql, ...)
 end
 
 -- conn:query_all(sql, ...) -> a list of every result the server sent
 function Conn:query_all(sql, ...)
-  return run(self, all, sql, ...)
+  return run(self, {}, sql, ...)
 end
 
 local function ok_or_fail(res, ...)
