@@ -32,7 +32,7 @@ typedef struct myconn_s {
   int nstmts;
   eddy__mysql_target_t target;
   char *strings;        /* the target's strings while connecting */
-  int connected;         /* connect was called */
+  int connected;        /* connect was called */
   int lua_held;
   int handle_closed;
 } myconn_t;
