@@ -63,8 +63,7 @@ struct eddy__mysql_s {
                          statement's */
   MYSQL_RES *res;     /* query, next: the result set, the owner's to free
                          (NULL for a statement without one) */
-  int iret;
-  my_bool bret;
+  int iret;           /* what the last call returned, by kind */
   MYSQL *cret;
   /* The operation ended (on the loop, not inside a call of the owner's).
      The owner may start another or close from here. */
@@ -72,7 +71,6 @@ struct eddy__mysql_s {
   /* The connection is closed and its handle gone: the owner may free it.
      May come from inside eddy__mysql_close. */
   void (*on_closed)(eddy__mysql_t *m);
-  void *data;
 };
 
 /* Sets up m, not yet connected: 0, or EDDY_ENOMEM (then m needs no
