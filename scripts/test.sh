@@ -12,7 +12,9 @@ trap 'scripts/servers.sh stop "$log/servers"; rm -rf "$log"' EXIT
 
 # The Redis and MySQL specs talk to real servers of their own.
 if servers=$(scripts/servers.sh start "$log/servers"); then
-  eval "export $servers"
+  set -a # each line is an assignment: export them all
+  eval "$servers"
+  set +a
 else
   echo "# could not start redis-server and mariadbd: their specs will fail"
 fi
