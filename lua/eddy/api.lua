@@ -130,7 +130,7 @@ M.worker = {
 }
 
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true,
-  reactor = true, codec = true, task = true, shared = true, mailbox = true }
+  reactor = true, codec = true, task = true, shared = true, mailbox = true, pool = true }
 
 return setmetatable(M, {
   __index = function(t, name)
