@@ -20,6 +20,7 @@
 
 require "eddy"
 local tcp = require "eddy.tcp"
+local pool = require "eddy.pool"
 local resp = require "eddy.c.resp"
 local task = require "eddy.c.task"
 
@@ -34,6 +35,7 @@ local DEFAULT_PORT = 6379
 local DEFAULT_TIMEOUT = 10         -- seconds: a command, from send to reply
 local DEFAULT_CONNECT_TIMEOUT = 10 -- seconds: connect, AUTH and SELECT
 local HUGE = math.huge
+local IDLE_PING = 30 -- seconds: an idle pooled connection older than this is pinged before reuse
 
 -- Error replies inside arrays (EXEC's, a pipeline's).
 local error_mt = resp.error_mt
@@ -349,10 +351,10 @@ end
 -- pool). conn:release(): a pooled connection goes back to its pool (closed
 -- instead when not reusable); any other one closes.
 function Conn:close()
-  local pool = rawget(self, "_pool")
-  if pool then
-    self._pool = nil
-    pool:discard(self)
+  local p = self._pool
+  if p then
+    self._pool = false
+    p:discard(self)
   else
     shut(self)
   end
@@ -360,10 +362,15 @@ function Conn:close()
 end
 
 function Conn:release()
-  local pool = rawget(self, "_pool")
-  if pool then
-    self._pool = nil
-    pool:put(self)
+  local p = self._pool
+  if p then
+    if self._busy then busy(self) end
+    self._pool = false
+    self._timeout = self._default_timeout -- undo a set_timeout
+    self._released = now()
+    local sock = self._sock
+    if sock then sock:read_stop() end -- idle in the pool: no reason to keep the loop running
+    p:put(self)
   else
     shut(self)
   end
@@ -533,6 +540,7 @@ local function open(o)
     _sub = false,
     _pool = false,
     _err = false,
+    _released = 0,
   }, conn_mt)
   if o.password then
     local ok, aerr
@@ -554,6 +562,7 @@ local function open(o)
     end
   end
   self._timeout = o.timeout or DEFAULT_TIMEOUT
+  self._default_timeout = self._timeout
   return self
 end
 
@@ -579,12 +588,59 @@ local function options(target)
   return o
 end
 
+-- What a pool of Redis connections needs of them.
+local function pool_check(conn)
+  if conn:closed() then return false end
+  -- One idle for long may have been dropped by the server (its timeout
+  -- setting) or a firewall: ask before handing it out.
+  if now() - conn._released >= IDLE_PING then return conn:ping() == "PONG" end
+  return true
+end
+
+local function pool_reusable(conn)
+  return conn:reusable()
+end
+
+local POOL_OPTS = { max_open = true, max_idle = true, idle_timeout = true, wait_timeout = true }
+
+-- The shared pool of connections to o's server, database and user, made
+-- from the first caller's options.
+local function pool_of(o)
+  local popts = o.pool
+  if type(popts) ~= "table" then
+    error("bad option 'pool' (table expected, got " .. type(popts) .. ")", 4)
+  end
+  local where = o.host .. ":" .. (o.port or DEFAULT_PORT) .. "/" .. (o.db or 0)
+  local key = "eddy.redis " .. where .. " " .. (o.username or "") .. ":" .. (o.password or "")
+  local po = {
+    name = "redis " .. where,
+    open = function() return open(o) end,
+    close = shut,
+    check = pool_check,
+    reusable = pool_reusable,
+  }
+  for k, v in pairs(popts) do
+    if POOL_OPTS[k] then po[k] = v end
+  end
+  return pool.shared(key, po)
+end
+
 -- redis.connect(url or opts): a connection, or nil, err (Redis's message
--- for a refused AUTH or SELECT).
+-- for a refused AUTH or SELECT). With opts.pool = {max_open, max_idle,
+-- idle_timeout, wait_timeout} the connection comes from the thread's pool
+-- for that server, database and user (made by the first such connect),
+-- waiting up to wait_timeout for one to come free (nil, "timeout");
+-- conn:release() gives it back, conn:close() ends it.
 function M.connect(target)
   local o, err = options(target)
   if not o then return nil, err end
-  return open(o)
+  if o.pool == nil then return open(o) end
+  local p = pool_of(o)
+  local conn
+  conn, err = p:get()
+  if not conn then return nil, err end
+  conn._pool = p
+  return conn
 end
 
 M.parse_url = parse_url
