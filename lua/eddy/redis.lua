@@ -35,7 +35,10 @@ local DEFAULT_PORT = 6379
 local DEFAULT_TIMEOUT = 10         -- seconds: a command, from send to reply
 local DEFAULT_CONNECT_TIMEOUT = 10 -- seconds: connect, AUTH and SELECT
 local HUGE = math.huge
-local IDLE_PING = 30 -- seconds: an idle pooled connection older than this is pinged before reuse
+-- Seconds: a pooled connection idle longer than this is pinged before it
+-- is handed out, so that one the server dropped meanwhile (a restart, its
+-- timeout setting) is replaced rather than failing its next command.
+local IDLE_PING = 1
 
 -- Error replies inside arrays (EXEC's, a pipeline's).
 local error_mt = resp.error_mt
@@ -108,7 +111,11 @@ local Conn = {}
 local STATEFUL = { MULTI = "multi", EXEC = "end", DISCARD = "end", WATCH = "watch",
   UNWATCH = "unwatch", SELECT = "select", AUTH = "auth", HELLO = "auth", RESET = "auth",
   SUBSCRIBE = "sub", PSUBSCRIBE = "sub", SSUBSCRIBE = "sub", MONITOR = "sub",
-  CLIENT = "auth" }
+  CLIENT = "client" }
+-- CLIENT subcommands that change the connection (CLIENT ID, LIST, KILL
+-- do not).
+local CLIENT_STATEFUL = { REPLY = true, TRACKING = true, SETNAME = true, CACHING = true,
+  ["NO-EVICT"] = true, ["NO-TOUCH"] = true, SETINFO = true }
 local kinds = {} -- command name as given → its STATEFUL kind or false
 
 local function kind_of(cmd)
@@ -201,6 +208,9 @@ local function track(self, kind, name, ...)
     self._db = tonumber((...))
   elseif kind == "auth" then
     self._dirty = true
+  elseif kind == "client" then
+    local sub = ...
+    if type(sub) ~= "string" or CLIENT_STATEFUL[upper(sub)] then self._dirty = true end
   end
   return name
 end
@@ -563,6 +573,7 @@ local function open(o)
   end
   self._timeout = o.timeout or DEFAULT_TIMEOUT
   self._default_timeout = self._timeout
+  self._connect_timeout = ctimeout
   return self
 end
 
@@ -591,10 +602,12 @@ end
 -- What a pool of Redis connections needs of them.
 local function pool_check(conn)
   if conn:closed() then return false end
-  -- One idle for long may have been dropped by the server (its timeout
-  -- setting) or a firewall: ask before handing it out.
-  if now() - conn._released >= IDLE_PING then return conn:ping() == "PONG" end
-  return true
+  if now() - conn._released < IDLE_PING then return true end
+  -- Within connect_timeout: a dead peer must not hold up the caller long.
+  conn._timeout = conn._connect_timeout
+  local pong = conn:ping()
+  conn._timeout = conn._default_timeout
+  return pong == "PONG"
 end
 
 local function pool_reusable(conn)
