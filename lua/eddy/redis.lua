@@ -24,8 +24,8 @@ local pool = require "eddy.pool"
 local resp = require "eddy.c.resp"
 local task = require "eddy.c.task"
 
-local type, error, tostring, tonumber, select, pairs = type, error, tostring, tonumber, select, pairs
-local setmetatable, rawget, unpack = setmetatable, rawget, unpack
+local type, error, tonumber, select, pairs = type, error, tonumber, select, pairs
+local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local upper, lower, concat = string.upper, string.lower, table.concat
 local encode, new_reader, now = resp.encode, resp.reader, task.now
 
@@ -168,34 +168,44 @@ local function read_reply(self, timeout, benign)
   end
 end
 
-local function busy(self)
-  error("redis connection is in use by another task", 3)
+local function check_idle(self, level)
+  if self._busy then error("redis connection is in use by another task", level + 1) end
 end
 
--- Sends req (one command's bytes) and reads its reply: the value, or
--- nil, err.
-local function request(self, req)
-  if self._busy then busy(self) end
+-- Takes the connection for an exchange (self._busy) and sends req (the
+-- bytes of one or more commands): true, or nil, err with the connection
+-- given back (and closed if the write failed). Raises at `level` when
+-- the connection is in another task's hands, or subscribed and sub is
+-- not set.
+local function send(self, req, level, sub)
+  check_idle(self, level + 1)
+  if self._sub and not sub then
+    error("redis connection is subscribed: use its subscription", level + 1)
+  end
   local sock = self._sock
   if not sock then return nil, "closed" end
-  if self._sub then error("redis connection is subscribed: use its subscription", 3) end
   self._busy = true
-  local timeout = self._timeout
-  local ok, err = sock:write(req, timeout)
+  local ok, err = sock:write(req, self._timeout)
   if not ok then
     self._busy = false
     return fail(self, err)
   end
-  local v
-  ok, v, err = read_reply(self, timeout)
+  return true
+end
+
+-- Sends one command's bytes and reads its reply: the value, or nil, err.
+local function request(self, req)
+  local ok, err = send(self, req, 3)
+  if not ok then return nil, err end
+  local v, detail
+  ok, v, detail = read_reply(self, self._timeout)
   self._busy = false
   if ok then return v end
-  if ok == false then return nil, v end
-  return nil, v, err
+  return nil, v, detail
 end
 
 -- Notes what a stateful command did to the connection.
-local function track(self, kind, name, ...)
+local function track(self, kind, _, ...)
   if kind == "multi" then
     self._multi = true
   elseif kind == "end" then
@@ -212,7 +222,6 @@ local function track(self, kind, name, ...)
     local sub = ...
     if type(sub) ~= "string" or CLIENT_STATEFUL[upper(sub)] then self._dirty = true end
   end
-  return name
 end
 
 -- conn:call(name, args...): any command; its reply, or nil, err.
@@ -288,19 +297,11 @@ function Conn:pipeline(fn)
   fn(p)
   local n = p.n
   if n == 0 then return {}, 0 end
-  if self._busy then busy(self) end
-  if not self._sock then return nil, "closed" end
-  if self._sub then error("redis connection is subscribed: use its subscription", 2) end
-  self._busy = true
-  local timeout = self._timeout
-  local ok, err = self._sock:write(concat(p._reqs), timeout)
-  if not ok then
-    self._busy = false
-    return fail(self, err)
-  end
+  local ok, err = send(self, concat(p._reqs), 2)
+  if not ok then return nil, err end
   local results, null = {}, M.null
   -- One deadline for the whole pipeline.
-  local deadline = now() + timeout
+  local deadline = now() + self._timeout
   for i = 1, n do
     local left = deadline - now()
     local v, detail
@@ -374,7 +375,7 @@ end
 function Conn:release()
   local p = self._pool
   if p then
-    if self._busy then busy(self) end
+    check_idle(self, 2)
     self._pool = false
     self._timeout = self._default_timeout -- undo a set_timeout
     self._released = now()
@@ -427,20 +428,13 @@ end
 
 local function sub_request(sub, cmd, ...)
   local conn = sub._conn
-  if conn._busy then busy(conn) end
-  local sock = conn._sock
-  if not sock then return nil, "closed" end
   local n = select("#", ...)
-  if n == 0 and (cmd == "SUBSCRIBE" or cmd == "PSUBSCRIBE") then
-    error("bad argument #1 to '" .. lower(cmd) .. "' (channel expected)", 3)
+  local confirm = (cmd == "SUBSCRIBE" or cmd == "PSUBSCRIBE") and lower(cmd)
+  if n == 0 and confirm then
+    error("bad argument #1 to '" .. confirm .. "' (channel expected)", 3)
   end
-  conn._busy = true
-  local ok, err = sock:write(encode(cmd, ...), conn._timeout)
-  if ok and (cmd == "SUBSCRIBE" or cmd == "PSUBSCRIBE") then
-    ok, err = await_confirmations(sub, lower(cmd), n)
-  elseif not ok then
-    fail(conn, err)
-  end
+  local ok, err = send(conn, encode(cmd, ...), 3, true)
+  if ok and confirm then ok, err = await_confirmations(sub, confirm, n) end
   conn._busy = false
   if not ok then return nil, err end
   return sub
@@ -453,7 +447,7 @@ end
 local function subscribe(self, cmd, ...)
   local sub = self._sub
   if not sub then
-    if self._busy then busy(self) end
+    check_idle(self, 3)
     if self._multi then error("redis connection is in a transaction", 3) end
     sub = setmetatable({ _conn = self, _queue = {}, _head = 1, _tail = 0 }, sub_mt)
     self._sub = sub
@@ -496,7 +490,7 @@ function Sub:recv(timeout)
     return message(v)
   end
   local conn = self._conn
-  if conn._busy then busy(conn) end
+  check_idle(conn, 2)
   if not conn._sock then return nil, "closed" end
   conn._busy = true
   local deadline = now() + (timeout or HUGE)
