@@ -15,8 +15,14 @@
 -- "too large". After such a failure (a timeout included: the replies
 -- would be out of step) the connection is closed.
 --
--- A connection serves one task at a time; a pool (opts.pool, see
--- eddy.pool) shares connections among tasks.
+-- timeout (default 10 s) bounds each command from send to reply, and
+-- connect_timeout (10 s) the connect with its AUTH and SELECT; a blocking
+-- command (BLPOP k 0) needs conn:set_timeout(math.huge) or a longer one.
+--
+-- A connection serves one task at a time (a second one raises); a pool
+-- (opts.pool, see eddy.pool and connect below) shares connections among
+-- tasks. conn:pipeline(fn) sends many commands in one write;
+-- conn:subscribe / psubscribe make the connection a subscriber.
 
 require "eddy"
 local tcp = require "eddy.tcp"
