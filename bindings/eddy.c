@@ -62,6 +62,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.ws", luaopen_eddy_c_ws},
     {"eddy.c.fs", luaopen_eddy_c_fs},
     {"eddy.c.mysql", luaopen_eddy_c_mysql},
+    {"eddy.c.resp", luaopen_eddy_c_resp},
     {NULL, NULL},
 };
 

@@ -496,6 +496,18 @@ static int conn_shutdown(lua_State *L) {
   return 1;
 }
 
+/* conn:read_stop(): stops reading until the next read, so that an idle
+   connection (one kept in a pool) does not keep the loop running; what
+   arrives meanwhile waits in the socket. */
+static int conn_read_stop(lua_State *L) {
+  conn_t *c = check_conn(L);
+  if (eddy__waiter_is_current(c->reader))
+    return luaL_error(L, "another task is reading this connection");
+  if (!conn_is_closed(c))
+    eddy__stream_read_stop(&c->stream);
+  return 0;
+}
+
 static int conn_close_m(lua_State *L) {
   conn_t *c = check_conn(L);
   int was_open = !conn_is_closed(c);
@@ -917,6 +929,7 @@ static const luaL_Reg conn_methods[] = {
     {"read_until", conn_read_until},
     {"write", conn_write},
     {"shutdown", conn_shutdown},
+    {"read_stop", conn_read_stop},
     {"close", conn_close_m},
     {"closed", conn_closed},
     {"peer_addr", conn_peer_addr},

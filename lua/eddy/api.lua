@@ -140,7 +140,7 @@ M.worker = {
 
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true,
   reactor = true, codec = true, task = true, shared = true, mailbox = true, pool = true,
-  metrics = true, log = true, mysql = true }
+  metrics = true, log = true, mysql = true, redis = true }
 
 return setmetatable(M, {
   __index = function(t, name)
