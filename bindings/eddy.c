@@ -60,6 +60,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.http", luaopen_eddy_c_http},
     {"eddy.c.ws", luaopen_eddy_c_ws},
     {"eddy.c.fs", luaopen_eddy_c_fs},
+    {"eddy.c.process", luaopen_eddy_c_process},
     {NULL, NULL},
 };
 
