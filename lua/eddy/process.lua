@@ -44,9 +44,9 @@ end
 -- process:close(): closes the pipes that are still open (the child reads
 -- end-of-file on its stdin). The child runs on.
 function Process:close()
-  for _, pipe in ipairs({ self.stdin, self.stdout, self.stderr }) do
-    if pipe then pipe:close() end
-  end
+  if self.stdin then self.stdin:close() end
+  if self.stdout then self.stdout:close() end
+  if self.stderr then self.stderr:close() end
 end
 
 function Process:__tostring()
