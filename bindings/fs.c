@@ -238,13 +238,68 @@ static void on_fs_done(eddy__fs_req_t *r, int64_t result) {
    is gone. */
 static const eddy__wait_ops_t fs_ops = {"file", NULL, NULL};
 
-typedef int (*start_fn)(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg);
+/* What an operation does, with its arguments: one struct for all, and
+   one function that starts each. */
+enum fs_op {
+  OP_OPEN, OP_STAT, OP_SCANDIR, OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME,
+  OP_MKSTEMP, OP_MKDTEMP, /* on paths */
+  OP_READ, OP_WRITE, OP_FSYNC, OP_FTRUNCATE, OP_FCHMOD, OP_FSTAT,
+  OP_CLOSE /* on a file's descriptor */
+};
+
+typedef struct fs_args_s {
+  int op;
+  const char *path;
+  const char *path2; /* rename's target */
+  int flags;         /* open's; stat's follow */
+  int mode;          /* permissions */
+  int fd;
+  int64_t offset;    /* read and write (-1: the end), truncate's size */
+} fs_args_t;
+
+static int start(eddy_runtime_t *rt, eddy__fs_req_t *r, const fs_args_t *a) {
+  switch (a->op) {
+  case OP_OPEN:
+    return eddy__fs_open(rt, r, a->path, a->flags, a->mode, on_fs_done);
+  case OP_STAT:
+    return eddy__fs_stat(rt, r, a->path, a->flags, on_fs_done);
+  case OP_SCANDIR:
+    return eddy__fs_scandir(rt, r, a->path, on_fs_done);
+  case OP_MKDIR:
+    return eddy__fs_mkdir(rt, r, a->path, a->mode, on_fs_done);
+  case OP_RMDIR:
+    return eddy__fs_rmdir(rt, r, a->path, on_fs_done);
+  case OP_UNLINK:
+    return eddy__fs_unlink(rt, r, a->path, on_fs_done);
+  case OP_RENAME:
+    return eddy__fs_rename(rt, r, a->path, a->path2, on_fs_done);
+  case OP_MKSTEMP:
+    return eddy__fs_mkstemp(rt, r, a->path, on_fs_done);
+  case OP_MKDTEMP:
+    return eddy__fs_mkdtemp(rt, r, a->path, on_fs_done);
+  case OP_READ:
+    return eddy__fs_read(rt, r, a->fd, a->offset, on_fs_done);
+  case OP_WRITE:
+    return eddy__fs_write(rt, r, a->fd, a->offset, on_fs_done);
+  case OP_FSYNC:
+    return eddy__fs_fsync(rt, r, a->fd, on_fs_done);
+  case OP_FTRUNCATE:
+    return eddy__fs_ftruncate(rt, r, a->fd, a->offset, on_fs_done);
+  case OP_FCHMOD:
+    return eddy__fs_fchmod(rt, r, a->fd, a->mode, on_fs_done);
+  case OP_FSTAT:
+    return eddy__fs_fstat(rt, r, a->fd, on_fs_done);
+  case OP_CLOSE:
+    return eddy__fs_close(rt, r, a->fd, on_fs_done);
+  }
+  return EDDY_EINVAL;
+}
 
 /* The common path of every operation: check that the task may wait, make
-   the request (len bytes of buffer, filled by fill when given), start it
-   and wait. */
-static int fs_call(lua_State *L, file_t *f, size_t len, const char *fill,
-                   start_fn start, void *arg) {
+   the request (len bytes of buffer, copied from fill when given), start
+   it and wait. f: the file it works on, or NULL. */
+static int fs_call(lua_State *L, file_t *f, const fs_args_t *a, size_t len,
+                   const char *fill) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy__task_t *t = eddyL_begin_wait(L, rt, &fs_ops);
   if (t == NULL)
@@ -255,7 +310,7 @@ static int fs_call(lua_State *L, file_t *f, size_t len, const char *fill,
   if (fill != NULL)
     memcpy(r->buf, fill, len);
   r->data = f;
-  int rc = start(rt, r, arg);
+  int rc = start(rt, r, a);
   if (rc != 0) {
     eddy__fs_req_free(r);
     return eddyL_error(L, rc);
@@ -279,16 +334,12 @@ static const char *check_path(lua_State *L, int idx) {
   return p;
 }
 
-typedef struct path_args_s {
-  const char *path;
-  const char *path2;
-  int flags;
-  int mode;
-} path_args_t;
-
-static int start_open(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  path_args_t *a = arg;
-  return eddy__fs_open(rt, r, a->path, a->flags, a->mode, on_fs_done);
+/* An operation on the path at argument 1. */
+static int path_call(lua_State *L, int op, int flags, int mode) {
+  fs_args_t a = {op, check_path(L, 1), NULL, flags, mode, -1, 0};
+  if (op == OP_RENAME)
+    a.path2 = check_path(L, 2);
+  return fs_call(L, NULL, &a, 0, NULL);
 }
 
 static int parse_flags(lua_State *L, int idx) {
@@ -323,93 +374,50 @@ static int parse_flags(lua_State *L, int idx) {
    (default), "w", "a", "r+", "w+", "a+"; an "x" after "w" fails when the
    file exists. perm: of a new file, before the umask (default 0666). */
 static int fs_open(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, parse_flags(L, 2),
-                   (int)luaL_optinteger(L, 3, DEFAULT_FILE_PERM)};
-  return fs_call(L, NULL, 0, NULL, start_open, &a);
-}
-
-static int start_stat(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  path_args_t *a = arg;
-  return eddy__fs_stat(rt, r, a->path, a->flags, on_fs_done);
+  int flags = parse_flags(L, 2);
+  return path_call(L, OP_OPEN, flags,
+                   (int)luaL_optinteger(L, 3, DEFAULT_FILE_PERM));
 }
 
 /* stat(path[, follow]) -> table (size, type, perm, mtime, ...), or nil,
    err; follow false stats a link itself. */
 static int fs_stat(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL,
-                   lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2), 0};
-  return fs_call(L, NULL, 0, NULL, start_stat, &a);
-}
-
-static int start_scandir(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_scandir(rt, r, ((path_args_t *)arg)->path, on_fs_done);
+  return path_call(L, OP_STAT, lua_isnoneornil(L, 2) || lua_toboolean(L, 2),
+                   0);
 }
 
 /* list(path) -> { {name =, type =}, ... }, or nil, err */
 static int fs_list(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_scandir, &a);
-}
-
-static int start_mkdir(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  path_args_t *a = arg;
-  return eddy__fs_mkdir(rt, r, a->path, a->mode, on_fs_done);
+  return path_call(L, OP_SCANDIR, 0, 0);
 }
 
 /* mkdir(path[, perm]) -> true, or nil, err (one level; fs.lua makes the
    parents). */
 static int fs_mkdir(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0,
-                   (int)luaL_optinteger(L, 2, DEFAULT_DIR_PERM)};
-  return fs_call(L, NULL, 0, NULL, start_mkdir, &a);
-}
-
-static int start_rmdir(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_rmdir(rt, r, ((path_args_t *)arg)->path, on_fs_done);
+  return path_call(L, OP_MKDIR, 0,
+                   (int)luaL_optinteger(L, 2, DEFAULT_DIR_PERM));
 }
 
 static int fs_rmdir(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_rmdir, &a);
-}
-
-static int start_unlink(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_unlink(rt, r, ((path_args_t *)arg)->path, on_fs_done);
+  return path_call(L, OP_RMDIR, 0, 0);
 }
 
 static int fs_unlink(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_unlink, &a);
-}
-
-static int start_rename(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  path_args_t *a = arg;
-  return eddy__fs_rename(rt, r, a->path, a->path2, on_fs_done);
+  return path_call(L, OP_UNLINK, 0, 0);
 }
 
 static int fs_rename(lua_State *L) {
-  path_args_t a = {check_path(L, 1), check_path(L, 2), 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_rename, &a);
-}
-
-static int start_mkstemp(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_mkstemp(rt, r, ((path_args_t *)arg)->path, on_fs_done);
+  return path_call(L, OP_RENAME, 0, 0);
 }
 
 /* mkstemp(template) -> file (read and write), path; template ends in
    XXXXXX. */
 static int fs_mkstemp(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_mkstemp, &a);
-}
-
-static int start_mkdtemp(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_mkdtemp(rt, r, ((path_args_t *)arg)->path, on_fs_done);
+  return path_call(L, OP_MKSTEMP, 0, 0);
 }
 
 static int fs_mkdtemp(lua_State *L) {
-  path_args_t a = {check_path(L, 1), NULL, 0, 0};
-  return fs_call(L, NULL, 0, NULL, start_mkdtemp, &a);
+  return path_call(L, OP_MKDTEMP, 0, 0);
 }
 
 /* ======================================================================= */
@@ -431,14 +439,13 @@ static file_t *usable_file(lua_State *L) {
   return f;
 }
 
-typedef struct io_args_s {
-  int fd;
-  int64_t offset;
-} io_args_t;
-
-static int start_read(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  io_args_t *a = arg;
-  return eddy__fs_read(rt, r, a->fd, a->offset, on_fs_done);
+/* An operation on the file at argument 1, or nil, "closed". */
+static int file_call(lua_State *L, int op, int64_t offset, int mode) {
+  file_t *f = usable_file(L);
+  if (f == NULL)
+    return eddyL_error(L, EDDY_ECLOSED);
+  fs_args_t a = {op, NULL, NULL, 0, mode, f->real_fd, offset};
+  return fs_call(L, f, &a, 0, NULL);
 }
 
 /* file:read(n) -> up to n bytes ("" at the end of the file), or nil,
@@ -455,14 +462,8 @@ static int file_read(lua_State *L) {
     lua_pushliteral(L, "");
     return 1;
   }
-  io_args_t a = {f->real_fd, f->pos};
-  return fs_call(L, f, n > MAX_READ ? MAX_READ : (size_t)n, NULL, start_read,
-                 &a);
-}
-
-static int start_write(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  io_args_t *a = arg;
-  return eddy__fs_write(rt, r, a->fd, a->offset, on_fs_done);
+  fs_args_t a = {OP_READ, NULL, NULL, 0, 0, f->real_fd, f->pos};
+  return fs_call(L, f, &a, n > MAX_READ ? MAX_READ : (size_t)n, NULL);
 }
 
 /* file:write(data) -> true, or nil, err. In append mode the bytes go to
@@ -475,8 +476,9 @@ static int file_write(lua_State *L) {
     return eddyL_error(L, EDDY_ECLOSED);
   if ((f->flags & O_ACCMODE) == O_RDONLY)
     return luaL_error(L, "file is not open for writing");
-  io_args_t a = {f->real_fd, (f->flags & O_APPEND) ? -1 : f->pos};
-  return fs_call(L, f, len, data, start_write, &a);
+  fs_args_t a = {OP_WRITE, NULL, NULL, 0, 0, f->real_fd,
+                 (f->flags & O_APPEND) ? -1 : f->pos};
+  return fs_call(L, f, &a, len, data);
 }
 
 /* file:seek([whence[, offset]]) -> the new position. whence "set" or
@@ -496,65 +498,25 @@ static int file_seek(lua_State *L) {
   return 1;
 }
 
-static int start_fsync(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_fsync(rt, r, ((io_args_t *)arg)->fd, on_fs_done);
-}
-
 /* file:sync() -> true, or nil, err: the bytes are on the disk. */
 static int file_sync(lua_State *L) {
-  file_t *f = usable_file(L);
-  if (f == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  io_args_t a = {f->real_fd, 0};
-  return fs_call(L, f, 0, NULL, start_fsync, &a);
-}
-
-static int start_ftruncate(eddy_runtime_t *rt, eddy__fs_req_t *r,
-                           void *arg) {
-  io_args_t *a = arg;
-  return eddy__fs_ftruncate(rt, r, a->fd, a->offset, on_fs_done);
+  return file_call(L, OP_FSYNC, 0, 0);
 }
 
 /* file:truncate([size]) -> true, or nil, err (size default 0). */
 static int file_truncate(lua_State *L) {
   lua_Integer size = luaL_optinteger(L, 2, 0);
   luaL_argcheck(L, size >= 0, 2, "must be >= 0");
-  file_t *f = usable_file(L);
-  if (f == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  io_args_t a = {f->real_fd, size};
-  return fs_call(L, f, 0, NULL, start_ftruncate, &a);
-}
-
-static int start_fchmod(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  io_args_t *a = arg;
-  return eddy__fs_fchmod(rt, r, a->fd, (int)a->offset, on_fs_done);
+  return file_call(L, OP_FTRUNCATE, size, 0);
 }
 
 /* file:chmod(perm) -> true, or nil, err. */
 static int file_chmod(lua_State *L) {
-  lua_Integer perm = luaL_checkinteger(L, 2);
-  file_t *f = usable_file(L);
-  if (f == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  io_args_t a = {f->real_fd, perm};
-  return fs_call(L, f, 0, NULL, start_fchmod, &a);
-}
-
-static int start_fstat(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_fstat(rt, r, ((io_args_t *)arg)->fd, on_fs_done);
+  return file_call(L, OP_FCHMOD, 0, (int)luaL_checkinteger(L, 2));
 }
 
 static int file_stat(lua_State *L) {
-  file_t *f = usable_file(L);
-  if (f == NULL)
-    return eddyL_error(L, EDDY_ECLOSED);
-  io_args_t a = {f->real_fd, 0};
-  return fs_call(L, f, 0, NULL, start_fstat, &a);
-}
-
-static int start_close(eddy_runtime_t *rt, eddy__fs_req_t *r, void *arg) {
-  return eddy__fs_close(rt, r, ((io_args_t *)arg)->fd, on_fs_done);
+  return file_call(L, OP_FSTAT, 0, 0);
 }
 
 /* file:close() -> true, or nil, err ("closed" the second time). A request
@@ -572,9 +534,9 @@ static int file_close(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  io_args_t a = {f->real_fd, 0};
+  fs_args_t a = {OP_CLOSE, NULL, NULL, 0, 0, f->real_fd, 0};
   file_shut(f);
-  return fs_call(L, f, 0, NULL, start_close, &a);
+  return fs_call(L, f, &a, 0, NULL);
 }
 
 static int file_closed(lua_State *L) {
