@@ -107,6 +107,13 @@ static char **env_array(lua_State *L, int idx) {
   return string_array(L, strs, NULL, "env");
 }
 
+/* The pipes of a spawn that failed close now, not when collected. */
+static void close_pipes(eddy__spawn_t *o) {
+  for (int i = 0; i < 3; i++)
+    if (o->stdio[i] != NULL)
+      eddy__stream_close(o->stdio[i], 0);
+}
+
 /* spawn(file, args, env, cwd, stdin, stdout, stderr) -> process, stdin,
    stdout, stderr (a pipe each, or false); or nil, err ("not found",
    "permission denied", ...). args: array of strings (argv[1..]); env: a
@@ -133,24 +140,23 @@ static int process_spawn(lua_State *L) {
   proc_t **box = eddyL_newobject(L, &proc_class, sizeof *box);
   *box = NULL;
   int err = 0;
-  for (int i = 0; i < 3; i++) {
-    if (o.mode[i] != EDDY__STDIO_PIPE) {
+  for (int i = 0; i < 3 && err == 0; i++) {
+    if (o.mode[i] != EDDY__STDIO_PIPE)
       lua_pushboolean(L, 0);
-      continue;
-    }
-    o.stdio[i] = eddyL_pipe_new(L, &err);
-    if (o.stdio[i] == NULL)
-      return eddyL_error(L, err); /* the pipes made close when collected */
+    else if ((o.stdio[i] = eddyL_pipe_new(L, &err)) == NULL)
+      lua_pushboolean(L, 0);
   }
-  proc_t *pr = calloc(1, sizeof *pr);
-  if (pr == NULL)
-    return eddyL_error(L, EDDY_ENOMEM);
-  pr->p.on_exit = on_proc_exit;
-  pr->p.on_close = on_proc_close;
-  err = eddy__process_spawn(rt, &pr->p, &o);
+  proc_t *pr = err == 0 ? calloc(1, sizeof *pr) : NULL;
+  if (pr == NULL && err == 0)
+    err = EDDY_ENOMEM;
+  if (pr != NULL) {
+    pr->p.on_exit = on_proc_exit;
+    pr->p.on_close = on_proc_close;
+    err = eddy__process_spawn(rt, &pr->p, &o); /* else on_proc_close
+                                                   frees pr */
+  }
   if (err != 0) {
-    /* on_proc_close frees pr; the pipes, never opened, close when
-       collected. */
+    close_pipes(&o);
     return eddyL_error(L, err);
   }
   pr->lua_held = 1;

@@ -67,7 +67,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
 int eddyL_checksignal(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Integer n = lua_tointeger(L, idx);
-    luaL_argcheck(L, n > 0 && n < NSIG, idx, "no such signal number");
+    luaL_argcheck(L, n >= 0 && n < NSIG, idx, "no such signal number");
     return (int)n;
   }
   const char *name = luaL_checkstring(L, idx);

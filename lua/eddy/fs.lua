@@ -105,6 +105,12 @@ function M.read_file(path)
   return data
 end
 
+local function check_data(data, fn)
+  if type(data) ~= "string" then
+    error("bad argument #2 to '" .. fn .. "' (string expected, got " .. type(data) .. ")", 3)
+  end
+end
+
 local function write_all(path, data, mode, perm)
   local f, err = c.open(path, mode, perm)
   if not f then return nil, err end
@@ -148,15 +154,14 @@ end
 -- atomic keeps an existing file's, else 0644).
 function M.write_file(path, data, opts)
   opts = check_opts(opts, 3, "write_file")
-  if type(data) ~= "string" then
-    error("bad argument #2 to 'write_file' (string expected, got " .. type(data) .. ")", 2)
-  end
+  check_data(data, "write_file")
   if opts.atomic then return write_atomic(path, data, opts.perm) end
   return write_all(path, data, "w", opts.perm)
 end
 
 -- append(path, data) → true, or nil, err: the file is made if need be.
 function M.append(path, data)
+  check_data(data, "append")
   return write_all(path, data, "a")
 end
 

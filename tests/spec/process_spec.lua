@@ -60,7 +60,7 @@ describe("eddy.process", function()
       return {
         zero = code_of("exit 0"), seven = code_of("exit 7"),
         term = after, kill = { nine:wait() }, usr1 = { usr1:wait() },
-        again = { term:kill() }, exited = term:exited(),
+        again = { term:kill() }, exited = term:exited(), probe = { usr1:kill(0) },
         bad_signal = pcall(term.kill, term, "nosuch"),
       }
     end)
@@ -71,6 +71,7 @@ describe("eddy.process", function()
     assert.same({ 138, "usr1" }, r.usr1)
     assert.same({ nil, "not found" }, r.again)
     assert.is_true(r.exited)
+    assert.same({ nil, "not found" }, r.probe)
     assert.is_false(r.bad_signal)
   end)
 
@@ -115,10 +116,15 @@ describe("eddy.process", function()
   it("answers not found and permission denied for programs that cannot run", function()
     local r = h.run(function()
       local P = eddy.process
-      return { missing = { P.spawn({ "no-such-program-here" }) },
-               missing_path = { P.run("/no/such/program") },
-               denied = { P.spawn({ "/etc/passwd" }) } }
+      local open = eddy.stats().open
+      local r = { missing = { P.spawn({ "no-such-program-here" }) },
+                  missing_path = { P.run("/no/such/program") },
+                  denied = { P.spawn({ "/etc/passwd" }) } }
+      eddy.sleep(0.01)
+      r.left_open = eddy.stats().open - open -- the pipes made for them closed
+      return r
     end)
+    assert.equal(0, r.left_open)
     assert.same({ nil, "not found" }, r.missing)
     assert.same({ nil, "not found" }, r.missing_path)
     assert.same({ nil, "permission denied" }, r.denied)
