@@ -41,7 +41,7 @@ typedef struct file_s {
 /* ======================================================================= */
 /* Files: life */
 
-static void on_fd_closed(eddy__fs_req_t *r, int64_t result) {
+static void on_dropped(eddy__fs_req_t *r, int64_t result) {
   (void)result;
   eddy__fs_req_free(r);
 }
@@ -49,10 +49,29 @@ static void on_fd_closed(eddy__fs_req_t *r, int64_t result) {
 /* Closes fd without anyone waiting (a collected file, the runtime's end). */
 static void close_fd_later(eddy_runtime_t *rt, int fd) {
   eddy__fs_req_t *r = eddy__fs_req_new(0);
-  if (r == NULL || eddy__fs_close(rt, r, fd, on_fd_closed) != 0) {
+  if (r == NULL || eddy__fs_close(rt, r, fd, on_dropped) != 0) {
     eddy__fs_req_free(r);
     close(fd); /* the threadpool cannot take it: close here */
   }
+}
+
+/* Undoes what a request nobody waits for any more made: closes the file
+   it opened, removes the temporary file or directory. */
+static void undo_later(eddy_runtime_t *rt, eddy__fs_req_t *done,
+                       int64_t result) {
+  int type = done->req.fs_type;
+  if (type == UV_FS_OPEN || type == UV_FS_MKSTEMP)
+    close_fd_later(rt, (int)result);
+  if (type != UV_FS_MKSTEMP && type != UV_FS_MKDTEMP)
+    return;
+  eddy__fs_req_t *r = eddy__fs_req_new(0);
+  if (r == NULL)
+    return;
+  int rc = type == UV_FS_MKSTEMP
+               ? eddy__fs_unlink(rt, r, done->req.path, on_dropped)
+               : eddy__fs_rmdir(rt, r, done->req.path, on_dropped);
+  if (rc != 0)
+    eddy__fs_req_free(r);
 }
 
 /* Closes the descriptor of a closed file once no request uses it, and
@@ -220,10 +239,8 @@ static void on_fs_done(eddy__fs_req_t *r, int64_t result) {
     }
   }
   if (!current) {
-    /* Nobody waits any more: what was opened for it closes. */
-    if (result >= 0 && (r->req.fs_type == UV_FS_OPEN ||
-                        r->req.fs_type == UV_FS_MKSTEMP))
-      close_fd_later(r->req.loop->data, (int)result);
+    if (result >= 0)
+      undo_later(r->req.loop->data, r, result);
     eddy__fs_req_free(r);
     return;
   }

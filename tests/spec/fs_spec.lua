@@ -309,8 +309,18 @@ describe("eddy.fs", function()
         return fs.read_file(path)
       end)
       local ok2, a2, b2 = t2:join()
-      return { ok = ok, res = res, again = again, closed = closed, t2 = { ok2, a2, b2 } }
+      -- What a cancelled request made is undone: no temporary file stays.
+      local sub = assert(fs.tmpdir({ dir = dir }))
+      local t3 = eddy.spawn(function() return { fs.tmpfile({ dir = sub }) } end)
+      eddy.yield()
+      t3:cancel()
+      local _, res3 = t3:join()
+      eddy.sleep(0.05)
+      return { ok = ok, res = res, again = again, closed = closed, t2 = { ok2, a2, b2 },
+               res3 = res3, left = fs.list(sub) }
     end)
+    assert.same({ nil, "cancelled" }, r.res3)
+    assert.same({}, r.left)
     assert.is_true(r.ok)
     assert.same({ nil, "cancelled" }, r.res)
     assert.equal("yyyy", r.again)
