@@ -114,11 +114,12 @@ static void close_pipes(eddy__spawn_t *o) {
       eddy__stream_close(o->stdio[i], 0);
 }
 
-/* spawn(file, args, env, cwd, stdin, stdout, stderr) -> process, stdin,
+/* spawn(file, args, env, cwd, stdin, stdout, stderr, group) -> process, stdin,
    stdout, stderr (a pipe each, or false); or nil, err ("not found",
    "permission denied", ...). args: array of strings (argv[1..]); env: a
    table of names and values replacing the environment, or nil; the three
-   modes: "pipe", "inherit" or "ignore". */
+   modes: "pipe", "inherit" or "ignore"; group: in a process group of its
+   own, which kill() signals whole. */
 static int process_spawn(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy__spawn_t o;
@@ -131,6 +132,7 @@ static int process_spawn(lua_State *L) {
   o.cwd = luaL_optstring(L, 4, NULL);
   for (int i = 0; i < 3; i++)
     o.mode[i] = luaL_checkoption(L, 5 + i, "pipe", stdio_modes);
+  o.group = lua_toboolean(L, 8);
   lua_settop(L, 7);
   o.args = string_array(L, 2, o.file, "args");
   if (!lua_isnil(L, 3))
@@ -201,7 +203,7 @@ static int proc_wait(lua_State *L) {
 }
 
 /* process:kill([signal]) -> true, or nil, "not found" once the child has
-   exited. signal: a name ("term", the default, "kill", "int", "hup",
+   exited (for a group, once no member is left). signal: a name ("term", the default, "kill", "int", "hup",
    "usr1", ...) or a number. */
 static int proc_kill(lua_State *L) {
   proc_t *pr = check_proc(L);

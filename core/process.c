@@ -40,6 +40,8 @@ static void kill_by_stop(eddy__closer_t *c) {
       (eddy__process_t *)((char *)c - offsetof(eddy__process_t, closer));
   eddy__closer_remove(p->rt, &p->closer);
   eddy__process_hold(p, 1);
+  if (p->group)
+    uv_kill(-p->pid, SIGKILL);
   uv_process_kill(&p->handle, SIGKILL);
 }
 
@@ -74,6 +76,9 @@ int eddy__process_spawn(eddy_runtime_t *rt, eddy__process_t *p,
   opts.cwd = o->cwd;
   opts.stdio_count = 3;
   opts.stdio = stdio;
+  /* setsid: a session and a process group of its own. */
+  opts.flags = o->group ? UV_PROCESS_DETACHED : 0;
+  p->group = o->group;
   p->rt = rt;
   p->exited = p->closing = 0;
   p->status = 0;
@@ -96,9 +101,13 @@ int eddy__process_spawn(eddy_runtime_t *rt, eddy__process_t *p,
 }
 
 int eddy__process_kill(eddy__process_t *p, int signum) {
-  if (p->exited || p->closing)
+  int rc;
+  if (p->group && p->pid > 0)
+    rc = uv_kill(-p->pid, signum); /* the group's id is the leader's pid */
+  else if (p->exited || p->closing)
     return EDDY_ENOTFOUND;
-  int rc = uv_process_kill(&p->handle, signum);
+  else
+    rc = uv_process_kill(&p->handle, signum);
   return rc == 0 ? 0 : eddy__error_from_uv(rc);
 }
 

@@ -25,6 +25,7 @@ typedef struct eddy__spawn_s {
   char **args;      /* NULL-terminated; args[0] is the program's name */
   char **env;       /* NULL-terminated "NAME=value"s; NULL: the parent's */
   const char *cwd;  /* NULL: the parent's */
+  int group;        /* in a process group of its own (see _kill) */
   int mode[3];      /* of stdin, stdout, stderr */
   eddy__stream_t *stdio[3]; /* the pipes, for EDDY__STDIO_PIPE */
 } eddy__spawn_t;
@@ -34,8 +35,8 @@ typedef struct eddy__spawn_s {
  * callback, which comes after on_exit (or after a spawn that failed).
  * The handle does not keep the loop alive unless held (a task waits for
  * the child). When the runtime ends, a child still running is sent
- * SIGKILL, and the handle is held until it has been reaped, so that no
- * zombie is left.
+ * SIGKILL (its group too, when it has one), and the handle is held until
+ * it has been reaped, so that no zombie is left.
  */
 typedef struct eddy__process_s eddy__process_t;
 struct eddy__process_s {
@@ -46,6 +47,7 @@ struct eddy__process_s {
   int exited;     /* on_exit ran: status and signal are set */
   int64_t status; /* the exit status */
   int signal;     /* the signal that ended it, or 0 */
+  int group;      /* leads a process group of its own */
   int closing;
   void (*on_exit)(eddy__process_t *p);
   void (*on_close)(eddy__process_t *p);
@@ -58,7 +60,9 @@ struct eddy__process_s {
 int eddy__process_spawn(eddy_runtime_t *rt, eddy__process_t *p,
                         const eddy__spawn_t *opts);
 
-/* Sends signum; EDDY_ENOTFOUND once the child has exited. */
+/* Sends signum to the child, or with group to its whole process group
+   (what a shell started, say), which may outlive the child: EDDY_ENOTFOUND
+   once the child has exited (for a group: once no member is left). */
 int eddy__process_kill(eddy__process_t *p, int signum);
 
 /* Whether the running child keeps the loop alive. */

@@ -72,12 +72,15 @@ local function command(cmd, args, shell)
 end
 
 -- spawn{cmd, args = {...}, env = {NAME = value}, cwd = dir, stdin =,
--- stdout =, stderr =, shell = false} → process, or nil, err ("not found"
+-- stdout =, stderr =, shell = false, group = false} → process, or nil, err ("not found"
 -- for a missing program, "permission denied" for one that may not run).
 -- cmd may be the first array item; args are its arguments (argv[1..]).
 -- env replaces the environment (the program is looked up in its PATH).
 -- stdin, stdout, stderr: "pipe" (the default: process.stdin etc. are
--- pipes), "inherit" (eddy's own) or "ignore" (/dev/null).
+-- pipes), "inherit" (eddy's own) or "ignore" (/dev/null). group: the child
+-- starts a session and process group of its own, and kill() signals the
+-- whole group (a shell's children too), even after the child has exited,
+-- until no member is left.
 -- Left running, a child is not waited for by the loop; if the process
 -- object is collected, the child runs on and is reaped when it ends; when
 -- the runtime ends, children still running are killed (SIGKILL).
@@ -94,7 +97,7 @@ function M.spawn(opts)
   end
   local file, argv = command(cmd, args, opts.shell)
   local proc, stdin, stdout, stderr = c.spawn(file, argv, opts.env, opts.cwd,
-    opts.stdin, opts.stdout, opts.stderr)
+    opts.stdin, opts.stdout, opts.stderr, opts.group)
   if not proc then return nil, stdin end
   return setmetatable({
     _proc = proc,
@@ -123,14 +126,16 @@ local function collect(pipe, max, too_much)
   return concat(parts)
 end
 
--- Ends a child that outlived its time: SIGTERM, then SIGKILL if it is
--- still there after grace seconds.
+-- Ends a child that outlived its time, with its process group: SIGTERM,
+-- then SIGKILL if it is still there after grace seconds, and SIGKILL for
+-- what is left of the group (a shell's child that ignored SIGTERM).
 local function stop(p, grace)
   p:kill("term")
   if not p:wait(grace) then
     p:kill("kill")
     p:wait()
   end
+  p:kill("kill")
 end
 
 -- run(cmd[, args[, opts]]) → { code =, signal =, stdout =, stderr = }, or
@@ -139,7 +144,9 @@ end
 -- stderr passed opts.max_output bytes, default 1 MiB; the child was
 -- killed), "not found", "cancelled", ... opts: timeout (seconds; default
 -- none), max_output, stdin (a string written to the child's stdin, else
--- it reads /dev/null), env, cwd, shell (run cmd with /bin/sh -c).
+-- it reads /dev/null), env, cwd, shell (run cmd with /bin/sh -c). The
+-- child runs in a process group of its own, which a timeout, the size
+-- limit or a cancellation kills whole.
 function M.run(cmd, args, opts)
   check_string(cmd, "cmd", "run")
   if opts ~= nil and type(opts) ~= "table" then
@@ -150,7 +157,7 @@ function M.run(cmd, args, opts)
   local grace = opts.kill_grace or DEFAULT_KILL_GRACE
   local deadline = opts.timeout and now() + opts.timeout
   local p, err = M.spawn({ cmd, args = args, env = opts.env, cwd = opts.cwd,
-    shell = opts.shell, stdin = opts.stdin and "pipe" or "ignore" })
+    shell = opts.shell, stdin = opts.stdin and "pipe" or "ignore", group = true })
   if not p then return nil, err end
 
   local too_large = false

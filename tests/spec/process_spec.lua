@@ -10,6 +10,16 @@ local function exists(pid)
   return h.sh("test -e /proc/" .. pid) == 0
 end
 
+-- Whether pid has ended: gone, or a zombie its parent (not us) has not
+-- reaped yet.
+local function dead(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return true end
+  local stat = f:read("*a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
 -- Waits up to 5 s for pid to be gone (reaped); true if it went.
 local function gone(pid)
   for _ = 1, 100 do
@@ -155,6 +165,25 @@ describe("eddy.process", function()
     assert.same({ nil, "timeout" }, r.after_term)
     assert.same({ 137, "kill" }, r.final)
     assert.is_false(exists(r.pid))
+  end)
+
+  it("kills the whole process group of a run() that timed out", function()
+    local r = h.run(function()
+      local fs = eddy.fs
+      local dir = assert(fs.tmpdir())
+      -- The shell's child ignores SIGTERM and keeps the shell's stdout.
+      local res = { eddy.process.run("sh", { "-c", "trap '' TERM; sleep 30 & echo $! > " .. dir ..
+        "/pid; wait" }, { timeout = 0.3, kill_grace = 0.2 }) }
+      local pid = tonumber(fs.read_file(dir .. "/pid"))
+      for _ = 1, 100 do
+        if dead(pid) then break end
+        eddy.sleep(0.05)
+      end
+      assert(fs.remove(dir, { recursive = true }))
+      return { res = res, dead = dead(pid) }
+    end)
+    assert.same({ nil, "timeout" }, r.res)
+    assert.is_true(r.dead)
   end)
 
   it("limits the output it captures", function()
