@@ -18,6 +18,7 @@ local M = {}
 
 local DEFAULT_MAX_OUTPUT = 1048576 -- bytes of stdout, and of stderr
 local DEFAULT_KILL_GRACE = 2       -- seconds from SIGTERM to SIGKILL
+local DRAIN = 0.05 -- seconds past the deadline to read what an exited child wrote
 
 local Process = {}
 Process.__index = Process
@@ -108,6 +109,8 @@ function M.spawn(opts)
   }, Process)
 end
 
+local function max0(s) return s > 0 and s or 0 end
+
 -- Reads a pipe to its end into a string; past max bytes, calls too_much
 -- and stops.
 local function collect(pipe, max, too_much)
@@ -172,7 +175,7 @@ function M.run(cmd, args, opts)
     p.stdin:close()
   end)
 
-  local code, signal = p:wait(deadline and deadline - now())
+  local code, signal = p:wait(deadline and max0(deadline - now()))
   if code == nil and signal == "timeout" then
     stop(p, grace)
   end
@@ -187,13 +190,16 @@ function M.run(cmd, args, opts)
   end
   -- The child has exited; its output ends when the pipes close, unless a
   -- child of its own keeps them open: then the time left bounds the wait.
-  local left = deadline and deadline - now()
-  local ok1, stdout = out:join(left and (left > 0 and left or 0.001))
-  local ok2, stderr = errs:join(left and (left > 0 and left or 0.001))
+  -- A child that exits just at the deadline still gets its output read.
+  local ok1, stdout = out:join(deadline and math.max(deadline - now(), DRAIN))
+  local ok2, stderr = errs:join(deadline and math.max(deadline - now(), DRAIN))
   if writer then writer:cancel() end
   p:close()
   if too_large then return nil, "output too large" end
-  if not ok1 or not ok2 then return nil, ok1 and stderr or stdout end
+  if not ok1 or not ok2 then
+    p:kill("kill") -- what still holds the pipes
+    return nil, ok1 and stderr or stdout
+  end
   return { code = code, signal = signal, stdout = stdout, stderr = stderr }
 end
 
