@@ -932,6 +932,7 @@ static const luaL_Reg tcp_funcs[] = {
     {NULL, NULL},
 };
 
+/* What connections and pipes share: the stream's methods. */
 static const luaL_Reg conn_methods[] = {
     {"read", conn_read},
     {"read_some", conn_read_some},
@@ -941,27 +942,17 @@ static const luaL_Reg conn_methods[] = {
     {"shutdown", conn_shutdown},
     {"close", conn_close_m},
     {"closed", conn_closed},
-    {"peer_addr", conn_peer_addr},
-    {"local_addr", conn_local_addr},
     {"set_timeout", conn_set_timeout},
-    {"set_nodelay", conn_set_nodelay},
-    {"set_keepalive", conn_set_keepalive},
     {"pending", conn_pending},
     {NULL, NULL},
 };
 
-/* What a pipe has of a connection's methods. */
-static const luaL_Reg pipe_methods[] = {
-    {"read", conn_read},
-    {"read_some", conn_read_some},
-    {"read_line", conn_read_line},
-    {"read_until", conn_read_until},
-    {"write", conn_write},
-    {"shutdown", conn_shutdown},
-    {"close", conn_close_m},
-    {"closed", conn_closed},
-    {"set_timeout", conn_set_timeout},
-    {"pending", conn_pending},
+/* What only a socket has. */
+static const luaL_Reg socket_methods[] = {
+    {"peer_addr", conn_peer_addr},
+    {"local_addr", conn_local_addr},
+    {"set_nodelay", conn_set_nodelay},
+    {"set_keepalive", conn_set_keepalive},
     {NULL, NULL},
 };
 
@@ -989,7 +980,12 @@ static const luaL_Reg server_meta[] = {
 
 int luaopen_eddy_c_tcp(lua_State *L) {
   eddyL_newclass(L, &conn_class, conn_methods, conn_meta);
-  eddyL_newclass(L, &pipe_class, pipe_methods, conn_meta);
+  lua_pushlightuserdata(L, (void *)&conn_class);
+  lua_rawget(L, LUA_REGISTRYINDEX); /* conn's metatable */
+  lua_getfield(L, -1, "__index");
+  eddyL_setfuncs(L, socket_methods);
+  lua_pop(L, 2);
+  eddyL_newclass(L, &pipe_class, conn_methods, conn_meta);
   eddyL_newclass(L, &server_class, server_methods, server_meta);
   eddyL_newlib(L, tcp_funcs);
   return 1;

@@ -41,7 +41,8 @@ describe("eddy.process", function()
       p.stdin:close()
       local eof = { p.stdout:read_some() }
       return { a = a, b = b, until_bar = until_bar, three = three, eof = eof,
-               code = { p:wait() }, pid = p.pid, str = tostring(p.stdin) }
+               code = { p:wait() }, pid = p.pid, str = tostring(p.stdin),
+               socket_only = p.stdout.peer_addr == nil and p.stdout.set_nodelay == nil }
     end)
     assert.equal("hello", r.a)
     assert.equal("world", r.b)
@@ -51,6 +52,7 @@ describe("eddy.process", function()
     assert.same({ 0 }, r.code)
     assert.is_true(r.pid > 1)
     assert.equal("eddy.process.pipe (closed)", r.str)
+    assert.is_true(r.socket_only)
   end)
 
   it("reports exit codes and the signals that ended a child", function()
