@@ -18,7 +18,7 @@
 #include "../core/stream.h"
 #include "../core/task.h"
 
-#define EDDYL_RUNTIME_KEY "eddy.runtime"
+#define EDDYL_RUNTIME_KEY EDDY__RUNTIME_KEY
 
 static inline eddy_runtime_t *eddyL_runtime(lua_State *L) {
   return *(eddy_runtime_t **)lua_touserdata(L, lua_upvalueindex(1));
@@ -150,6 +150,7 @@ int eddyL_decode_values(lua_State *L, const char *data, size_t len,
                         const char **err);
 
 int luaopen_eddy_c_task(lua_State *L);
+int luaopen_eddy_c_inspect(lua_State *L);
 int luaopen_eddy_c_threads(lua_State *L);
 int luaopen_eddy_c_reactor(lua_State *L);
 int luaopen_eddy_c_codec(lua_State *L);

@@ -45,6 +45,7 @@ static int load_embedded(lua_State *L) {
 
 static const luaL_Reg c_modules[] = {
     {"eddy.c.task", luaopen_eddy_c_task},
+    {"eddy.c.inspect", luaopen_eddy_c_inspect},
     {"eddy.c.threads", luaopen_eddy_c_threads},
     {"eddy.c.reactor", luaopen_eddy_c_reactor},
     {"eddy.c.codec", luaopen_eddy_c_codec},

@@ -100,6 +100,24 @@ static int task_id(lua_State *L) {
   return 1;
 }
 
+/* t:name([name]) -> its name (nil if none), after setting it: a label for
+   listings and the watchdog's warnings, cut to 23 bytes. */
+static int task_name(lua_State *L) {
+  eddy__task_t *t = check_task(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    if (len >= sizeof t->name)
+      len = sizeof t->name - 1;
+    memcpy(t->name, name, len);
+    t->name[len] = '\0';
+  }
+  if (t->name[0] == '\0')
+    return 0;
+  lua_pushstring(L, t->name);
+  return 1;
+}
+
 static int task_cancelled(lua_State *L) {
   lua_pushboolean(L, (check_task(L, 1)->flags & EDDY__TASK_CANCELLED) != 0);
   return 1;
@@ -430,6 +448,7 @@ static const luaL_Reg task_methods[] = {
     {"status", task_status},
     {"id", task_id},
     {"cancelled", task_cancelled},
+    {"name", task_name},
     {NULL, NULL},
 };
 

@@ -38,9 +38,27 @@ static void usage(FILE *out) {
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
       "                    (default 5)\n"
       "  --no-signals      leave SIGINT and SIGTERM to their defaults\n"
+      "  --watchdog ms|off warn (with the task's traceback) when a task holds\n"
+      "                    its thread's loop longer than ms (default 100)\n"
+      "  --watchdog-abort ms  raise an error in a task that holds the loop\n"
+      "                    longer than ms (default: never)\n"
       "  -v, --version     print the version and exit\n"
       "  -h, --help        print this help and exit\n",
       out);
+}
+
+/* "off" or a count of milliseconds (up to a day). */
+static int parse_ms(const char *s, int *ms) {
+  if (strcmp(s, "off") == 0) {
+    *ms = 0;
+    return 1;
+  }
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < 0 || v > 86400000L)
+    return 0;
+  *ms = (int)v;
+  return 1;
 }
 
 static int fail(const char *what, const char *msg) {
@@ -190,6 +208,14 @@ int main(int argc, char **argv) {
         return fail("bad --grace: ", argv[i]);
     } else if (strcmp(a, "--no-signals") == 0) {
       p.opts.install_signal_handlers = 0;
+    } else if (strcmp(a, "--watchdog") == 0 ||
+               strcmp(a, "--watchdog-abort") == 0) {
+      int *ms = a[10] == '\0' ? &p.opts.watchdog_ms
+                              : &p.opts.watchdog_abort_ms;
+      if (++i == argc)
+        return fail(a, " needs milliseconds (or off)");
+      if (!parse_ms(argv[i], ms))
+        return fail("bad watchdog time: ", argv[i]);
     } else if (strcmp(a, "--") == 0) {
       i++;
       break;

@@ -107,6 +107,13 @@ typedef struct eddy_options_s {
   /* The worker process this runtime runs in (see eddy_master_run), or
      NULL. Its listeners then use the sockets the master holds. */
   eddy_worker_t *worker;
+  /* The loop-stall watchdog: a task that holds the loop longer than
+     watchdog_ms (default 100; 0 turns it off) is logged with its
+     traceback; one that holds it past watchdog_abort_ms (default 0: never)
+     gets an error raised in it. The log callback may then be called from
+     the watchdog's own thread. */
+  int watchdog_ms;
+  int watchdog_abort_ms;
 } eddy_options_t;
 
 EDDY_API void eddy_options_init(eddy_options_t *opts);

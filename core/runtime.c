@@ -240,7 +240,10 @@ int eddy__runtime_run(eddy_runtime_t *rt) {
     rt->stop_pending = 0;
     eddy__runtime_shutdown(rt);
   }
+  if (eddy__watchdog_start(&rt->watchdog) != 0)
+    eddy__log(rt, EDDY_LOG_WARN, "cannot start the loop watchdog's thread");
   uv_run(&rt->loop, UV_RUN_DEFAULT);
+  eddy__watchdog_stop(&rt->watchdog);
   watch_signals(rt, 0);
   uv_timer_stop(&rt->grace);
 
@@ -298,6 +301,8 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
       uv_signal_init(&rt->loop, &rt->sigterm) != 0 ||
       uv_timer_init(&rt->loop, &rt->grace) != 0)
     abort(); /* these fail only for want of memory or file descriptors */
+  eddy__watchdog_init(&rt->watchdog, rt, rt->opts.watchdog_ms,
+                      rt->opts.watchdog_abort_ms);
   rt->stop_async.data = rt;
   rt->sigint.data = rt;
   rt->sigterm.data = rt;
@@ -360,4 +365,5 @@ void eddy_options_init(eddy_options_t *opts) {
   memset(opts, 0, sizeof *opts);
   opts->install_signal_handlers = 1;
   opts->shutdown_grace = 5.0;
+  opts->watchdog_ms = 100;
 }

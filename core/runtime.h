@@ -20,6 +20,10 @@
 
 typedef struct eddy__dns_s eddy__dns_t;
 
+/* The registry field holding the runtime's box (a userdata with the
+   eddy_runtime_t pointer), for code that has only a lua_State. */
+#define EDDY__RUNTIME_KEY "eddy.runtime"
+
 /* Something that must stop when the runtime shuts down (a listener). */
 typedef struct eddy__closer_s eddy__closer_t;
 struct eddy__closer_s {
@@ -65,6 +69,7 @@ struct eddy_runtime_s {
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
   struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
   struct eddy__curl_s *curl;    /* the HTTP client's multi handle, once used */
+  eddy__watchdog_t watchdog;    /* finds tasks that hold the loop */
   char error[1024];
 };
 

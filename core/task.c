@@ -73,6 +73,9 @@ static eddy__task_t *task_alloc(eddy__sched_t *s) {
   t->queue = NULL;
   t->wait = NULL;
   t->what = NULL;
+  t->resumed_from = NULL;
+  t->name[0] = '\0';
+  t->born = uv_now(&s->rt->loop);
   t->wait_data = NULL;
   t->deadline = 0;
   t->joiners.head = t->joiners.tail = NULL;
@@ -262,7 +265,9 @@ static void task_run(eddy__sched_t *s, eddy__task_t *t) {
   t->flags |= EDDY__TASK_STARTED;
   s->current = t;
   s->depth++;
+  eddy__watchdog_enter(&s->rt->watchdog, t);
   int rc = lua_resume(co, nargs);
+  eddy__watchdog_leave(&s->rt->watchdog);
   s->current = NULL;
   if (rc == LUA_YIELD) {
     if (t->state == EDDY__TASK_RUNNING) {
@@ -519,6 +524,7 @@ lua_State *eddy__task_wake_begin(eddy__task_t *t) {
   t->gen++;
   t->state = EDDY__TASK_READY;
   t->wait = NULL;
+  t->resumed_from = t->what;
   t->what = NULL;
   t->wait_data = NULL;
   t->wait_L = NULL;
@@ -635,14 +641,20 @@ void eddy__sched_describe(eddy__sched_t *s, lua_State *L, int max) {
 static int task_traceback(lua_State *L) {
   if (lua_type(L, 1) != LUA_TSTRING)
     return 1;
-  luaL_traceback(L, L, lua_tostring(L, 1), 1);
-  /* The last frame is the xpcall every task starts in: not the user's. */
-  size_t len;
-  const char *tb = lua_tolstring(L, -1, &len);
-  const char *last = strrchr(tb, '\n');
-  if (last != NULL && (strstr(last, "[builtin#") || strstr(last, "'xpcall'")))
-    lua_pushlstring(L, tb, (size_t)(last - tb));
+  eddy__task_traceback(L, L, lua_tostring(L, 1), 1);
   return 1;
+}
+
+void eddy__task_traceback(lua_State *L, lua_State *co, const char *msg,
+                          int level) {
+  luaL_traceback(L, co, msg, level);
+  /* The last frame is the xpcall every task starts in: not the user's. */
+  const char *tb = lua_tostring(L, -1);
+  const char *last = strrchr(tb, '\n');
+  if (last != NULL && (strstr(last, "[builtin#") || strstr(last, "'xpcall'"))) {
+    lua_pushlstring(L, tb, (size_t)(last - tb));
+    lua_remove(L, -2);
+  }
 }
 
 int eddy__sched_init(eddy__sched_t *s, eddy_runtime_t *rt, lua_State *L) {

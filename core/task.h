@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "timer.h"
+#include "watchdog.h"
 
 #define EDDY__CO_POOL 256
 
@@ -81,6 +82,10 @@ struct eddy__task_s {
   eddy__task_t *all_prev;
   const eddy__wait_ops_t *wait;
   const char *what; /* what it waits on, for listings */
+  const char *resumed_from; /* the what of its last wait, for the
+                               watchdog */
+  uint64_t born;    /* loop time (ms) it was spawned at */
+  char name[EDDY__TASK_NAME_MAX]; /* given by Lua code, for listings */
   lua_State *wait_L; /* the coroutine that waits (the task's, or a user
                         coroutine inside it), for listings; anchored by
                         the suspended chain while the wait lasts */
@@ -177,6 +182,11 @@ void eddy__task_requeue(eddy__task_t *t);
    ops->fail), so that a loop of waits cannot starve the loop. The caller
    then returns eddy__task_yield(L). */
 void eddy__task_wait_cancelled(eddy__task_t *t, const eddy__wait_ops_t *ops);
+
+/* Pushes co's traceback from level out (luaL_traceback), without the
+   frame every task starts in. */
+void eddy__task_traceback(lua_State *L, lua_State *co, const char *msg,
+                          int level);
 
 /* Pushes what join answers for a finished task (pcall-shaped); returns
    the count. */

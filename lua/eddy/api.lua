@@ -4,6 +4,7 @@
 
 local c = require "eddy.c.task"
 local threads_c = require "eddy.c.threads"
+local inspect = require "eddy.c.inspect"
 require "eddy.coroutine"
 require "eddy.require"
 local sync = require "eddy.sync"
@@ -24,7 +25,15 @@ local M = {
   select = sync.select,
   waitgroup = sync.waitgroup,
   semaphore = sync.semaphore,
+  watchdog = inspect.watchdog,
 }
+
+-- eddy.tasks([{traceback = true}]) → the live tasks of this thread, oldest
+-- first: { id, name, age (s), state ("running", "ready" or "blocked"),
+-- waits_on (what a blocked one waits for), traceback }.
+function M.tasks(opts)
+  return inspect.tasks(opts ~= nil and opts.traceback)
+end
 
 -- eddy.run(fn, ...) runs the loop with fn as its main task until nothing is
 -- left to do and returns fn's results; fn's error, or a deadlock, is raised.
