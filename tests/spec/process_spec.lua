@@ -273,6 +273,25 @@ print("open " .. eddy.stats().open)
     h.run(function() assert.is_true(gone(pid)) end)
   end)
 
+  it("works in several reactor threads at once, each reaping its own children", function()
+    local rc, out = h.eddy_run([[
+local eddy = require "eddy"
+local tasks = {}
+for i = 1, 5 do
+  tasks[i] = eddy.spawn(function()
+    return eddy.process.run("sh", { "-c", "exit " .. (eddy.worker.thread() * 10 + i) }).code
+  end)
+end
+local codes = {}
+for i = 1, 5 do codes[i] = select(2, tasks[i]:join()) end
+print("thread " .. eddy.worker.thread() .. ": " .. table.concat(codes, ","))
+]], "", "--threads 3")
+    assert.equal(0, rc, out)
+    for t = 1, 3 do
+      assert.matches(("thread %d: %d1,%d2,%d3,%d4,%d5"):format(t, t, t, t, t, t), out, 1, true)
+    end
+  end)
+
   it("works in worker processes, whose master reaps only its workers", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
