@@ -1,10 +1,10 @@
 -- ops.lua: eddy.fs and eddy.process against stock LuaJIT's blocking io
 -- on the same machine, as ratios (eddy's time / the reference's; below 1
 -- is faster). What eddy adds is that the loop keeps running meanwhile: a
--- file read is a threadpool request per MiB, a line iterator reads 64 KiB
+-- file read is a threadpool request per MiB, a line iterator reads 256 KiB
 -- at a time, and a child is reaped through SIGCHLD with its output read
 -- on the loop.
--- Usage: eddy bench/ops.lua [file MiB] [children]
+-- Usage: eddy --watchdog off bench/ops.lua [file MiB] [children]
 local eddy = require "eddy"
 local fs, process = eddy.fs, eddy.process
 local mib = tonumber(arg[1]) or 64

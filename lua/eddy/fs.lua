@@ -24,7 +24,7 @@ local M = {
 local File = c.File -- the file objects' methods (bindings/fs.c)
 local c_read, c_seek, c_stat = File.read, File.seek, File.stat
 
-local CHUNK = 65536      -- lines() reads this much at a time
+local CHUNK = 262144     -- lines() reads this much at a time
 local BIG_READ = 1048576 -- read() of the rest, one request at a time
 
 local function check_opts(opts, n, fn)
