@@ -23,7 +23,7 @@ static void close_handle(eddy__process_t *p) {
   uv_close((uv_handle_t *)&p->handle, on_closed);
 }
 
-static void on_exit(uv_process_t *handle, int64_t status, int signal) {
+static void on_child_exit(uv_process_t *handle, int64_t status, int signal) {
   eddy__process_t *p = handle->data;
   p->exited = 1;
   p->status = status;
@@ -69,7 +69,7 @@ int eddy__process_spawn(eddy_runtime_t *rt, eddy__process_t *p,
   uv_process_options_t opts = {0};
   for (int i = 0; i < 3; i++)
     set_stdio(&stdio[i], o, i);
-  opts.exit_cb = on_exit;
+  opts.exit_cb = on_child_exit;
   opts.file = o->file;
   opts.args = o->args;
   opts.env = o->env;
