@@ -116,6 +116,18 @@ eddy__stream_t *eddyL_tcp_take(lua_State *L, int idx);
    it; opts at opts_idx: max_message, write_buffer. */
 int eddyL_ws_new(lua_State *L, eddy__stream_t *s, int client, int opts_idx);
 
+/* A signal given by name ("term", "SIGTERM", any case) or number at idx;
+   raises for an unknown one (bindings/signal.c). */
+int eddyL_checksignal(lua_State *L, int idx);
+/* Pushes a signal's name ("term"), or its number when it has none. */
+void eddyL_pushsignal(lua_State *L, int signum);
+
+/* A connection over a new pipe, for a child's stdin, stdout or stderr:
+   pushes it (an eddy.process.pipe, with a TCP connection's read and
+   write methods) and returns its stream, to be opened by the spawn; NULL
+   with *err (bindings/tcp.c). eddy.c.tcp must have been opened. */
+eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err);
+
 /* The openers of the C modules, named eddy.c.<mod>. */
 /* Runs the loop with the function at index `first` as the main task, the
    loop run by run_loop (one thread, or a group's first); pushes true,
@@ -156,6 +168,7 @@ int luaopen_eddy_c_ws(lua_State *L);
 int luaopen_eddy_c_fs(lua_State *L);
 int luaopen_eddy_c_mysql(lua_State *L);
 int luaopen_eddy_c_resp(lua_State *L);
+int luaopen_eddy_c_process(lua_State *L);
 
 /* The embedded Lua sources of lua/eddy/ (generated at build time). */
 typedef struct eddyL_source_s {

@@ -63,6 +63,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.fs", luaopen_eddy_c_fs},
     {"eddy.c.mysql", luaopen_eddy_c_mysql},
     {"eddy.c.resp", luaopen_eddy_c_resp},
+    {"eddy.c.process", luaopen_eddy_c_process},
     {NULL, NULL},
 };
 

@@ -29,13 +29,20 @@ static const struct {
     {"int", SIGINT},   {"term", SIGTERM}, {"hup", SIGHUP},
     {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"quit", SIGQUIT},
     {"winch", SIGWINCH}, {"chld", SIGCHLD}, {"alrm", SIGALRM},
+    /* Only for sending (eddy.process): no handler can catch the first
+       two, and the others are for eddy's own use. */
+    {"kill", SIGKILL}, {"stop", SIGSTOP}, {"cont", SIGCONT},
+    {"pipe", SIGPIPE}, {"abrt", SIGABRT}, {"segv", SIGSEGV},
+    {"bus", SIGBUS}, {"fpe", SIGFPE}, {"ill", SIGILL}, {"trap", SIGTRAP},
+    {"tstp", SIGTSTP}, {"ttin", SIGTTIN}, {"ttou", SIGTTOU},
     {NULL, 0},
 };
+#define CATCHABLE 9 /* the first entries: what on() accepts */
 
-static int signum_of(const char *name) {
+static int signum_of(const char *name, int max) {
   if (strncasecmp(name, "sig", 3) == 0)
     name += 3;
-  for (int i = 0; signals[i].name; i++)
+  for (int i = 0; signals[i].name && i < max; i++)
     if (strcasecmp(signals[i].name, name) == 0)
       return signals[i].signum;
   return 0;
@@ -55,6 +62,27 @@ static void on_signal(uv_signal_t *sig, int signum) {
   lua_pushstring(L, name_of(signum));
   if (eddy__task_spawn(&h->rt->sched, L, 1) == NULL)
     eddy__log(h->rt, EDDY_LOG_ERROR, "signal: out of memory for a task");
+}
+
+int eddyL_checksignal(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = lua_tointeger(L, idx);
+    luaL_argcheck(L, n >= 0 && n < NSIG, idx, "no such signal number");
+    return (int)n;
+  }
+  const char *name = luaL_checkstring(L, idx);
+  int signum = signum_of(name, (int)(sizeof signals / sizeof signals[0]));
+  if (signum == 0)
+    luaL_argerror(L, idx, lua_pushfstring(L, "unknown signal '%s'", name));
+  return signum;
+}
+
+void eddyL_pushsignal(lua_State *L, int signum) {
+  const char *name = name_of(signum);
+  if (name[0] == '?')
+    lua_pushinteger(L, signum);
+  else
+    lua_pushstring(L, name);
 }
 
 /* A handler is freed once it is closed and its Lua handle is gone. The
@@ -88,7 +116,7 @@ static int signal_on(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   const char *name = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  int signum = signum_of(name);
+  int signum = signum_of(name, CATCHABLE);
   if (signum == 0)
     return luaL_argerror(L, 1, lua_pushfstring(L, "unknown signal '%s'", name));
   handler_t **box = eddyL_newobject(L, &handler_class, sizeof *box);

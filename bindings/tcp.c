@@ -21,6 +21,9 @@
 
 static const eddyL_class_t conn_class = {"eddy.tcp.conn"};
 static const eddyL_class_t server_class = {"eddy.tcp.server"};
+/* A pipe to a child process (eddy.process): a connection without the
+   methods that only a socket has. */
+static const eddyL_class_t pipe_class = {"eddy.process.pipe"};
 
 #define DEFAULT_MAX_LINE 65536
 #define DEFAULT_WRITE_BUFFER 65536
@@ -127,13 +130,15 @@ static void on_stream_close(eddy__stream_t *s) {
   maybe_free_conn(c);
 }
 
-static conn_t *conn_new(eddy_runtime_t *rt, const conn_opts_t *opts, int *err) {
+static conn_t *conn_new(eddy_runtime_t *rt, const conn_opts_t *opts,
+                        int pipe, int *err) {
   conn_t *c = calloc(1, sizeof *c);
   if (c == NULL) {
     *err = EDDY_ENOMEM;
     return NULL;
   }
-  *err = eddy__stream_init(rt, &c->stream);
+  *err = pipe ? eddy__stream_init_pipe(rt, &c->stream)
+              : eddy__stream_init(rt, &c->stream);
   if (*err != 0) {
     free(c);
     return NULL;
@@ -193,7 +198,11 @@ static void push_conn(lua_State *L, conn_t *c) {
 }
 
 static conn_t *check_conn(lua_State *L) {
-  conn_t **box = eddyL_checkobject(L, 1, &conn_class);
+  conn_t **box = eddyL_testobject(L, 1, &conn_class);
+  if (box == NULL)
+    box = eddyL_testobject(L, 1, &pipe_class);
+  if (box == NULL)
+    luaL_typerror(L, 1, conn_class.name);
   return *box;
 }
 
@@ -581,8 +590,21 @@ static int conn_pending(lua_State *L) {
 
 static int conn_tostring(lua_State *L) {
   conn_t *c = check_conn(L);
-  lua_pushfstring(L, "eddy.tcp.conn (%s)", conn_is_closed(c) ? "closed" : "open");
+  lua_pushfstring(L, "%s (%s)", ((eddyL_object_t *)lua_touserdata(L, 1))->cls->name,
+                  conn_is_closed(c) ? "closed" : "open");
   return 1;
+}
+
+eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err) {
+  conn_opts_t opts = {-1, DEFAULT_MAX_LINE, DEFAULT_WRITE_BUFFER, 0, 0};
+  conn_t *c = conn_new(eddyL_runtime(L), &opts, 1, err);
+  if (c == NULL)
+    return NULL;
+  conn_t **box = eddyL_newobject(L, &pipe_class, sizeof *box);
+  *box = c;
+  c->lua_held = 1;
+  c->stream.wlow = opts.write_buffer / 2;
+  return &c->stream;
 }
 
 /* ======================================================================= */
@@ -631,7 +653,7 @@ static int tcp_connect(lua_State *L) {
   if (t == NULL)
     return eddy__task_yield(&rt->sched, L);
   int err;
-  conn_t *c = conn_new(rt, &opts, &err);
+  conn_t *c = conn_new(rt, &opts, 0, &err);
   if (c == NULL)
     return eddyL_error(L, err);
   err = eddy__stream_connect(&c->stream, (struct sockaddr *)&addr,
@@ -682,7 +704,7 @@ static void on_listener_close(eddy__listener_t *l) {
 }
 
 static conn_t *accept_conn(server_t *srv, int *err) {
-  conn_t *c = conn_new(srv->listener.rt, &srv->opts, err);
+  conn_t *c = conn_new(srv->listener.rt, &srv->opts, 0, err);
   if (c == NULL)
     return NULL;
   *err = eddy__listener_accept(&srv->listener, &c->stream);
@@ -922,6 +944,7 @@ static const luaL_Reg tcp_funcs[] = {
     {NULL, NULL},
 };
 
+/* What connections and pipes share: the stream's methods. */
 static const luaL_Reg conn_methods[] = {
     {"read", conn_read},
     {"read_some", conn_read_some},
@@ -932,12 +955,17 @@ static const luaL_Reg conn_methods[] = {
     {"read_stop", conn_read_stop},
     {"close", conn_close_m},
     {"closed", conn_closed},
+    {"set_timeout", conn_set_timeout},
+    {"pending", conn_pending},
+    {NULL, NULL},
+};
+
+/* What only a socket has. */
+static const luaL_Reg socket_methods[] = {
     {"peer_addr", conn_peer_addr},
     {"local_addr", conn_local_addr},
-    {"set_timeout", conn_set_timeout},
     {"set_nodelay", conn_set_nodelay},
     {"set_keepalive", conn_set_keepalive},
-    {"pending", conn_pending},
     {NULL, NULL},
 };
 
@@ -965,6 +993,12 @@ static const luaL_Reg server_meta[] = {
 
 int luaopen_eddy_c_tcp(lua_State *L) {
   eddyL_newclass(L, &conn_class, conn_methods, conn_meta);
+  lua_pushlightuserdata(L, (void *)&conn_class);
+  lua_rawget(L, LUA_REGISTRYINDEX); /* conn's metatable */
+  lua_getfield(L, -1, "__index");
+  eddyL_setfuncs(L, socket_methods);
+  lua_pop(L, 2);
+  eddyL_newclass(L, &pipe_class, conn_methods, conn_meta);
   eddyL_newclass(L, &server_class, server_methods, server_meta);
   eddyL_newlib(L, tcp_funcs);
   return 1;

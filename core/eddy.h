@@ -48,7 +48,11 @@ extern "C" {
   X(DEADLOCK, -16, "deadlock")                              \
   X(IO, -17, "io error")                                    \
   X(MFILE, -18, "too many open files")                      \
-  X(ISDIR, -19, "is a directory")
+  X(ISDIR, -19, "is a directory")                          \
+  X(EXIST, -20, "already exists")                           \
+  X(NOTDIR, -21, "not a directory")                         \
+  X(NOTEMPTY, -22, "not empty")                             \
+  X(NOSPACE, -23, "no space")
 
 typedef enum eddy_errno_e {
   EDDY_OK = 0,

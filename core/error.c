@@ -43,6 +43,7 @@ int eddy__error_from_uv(int uverr) {
   case UV_ECONNREFUSED:
     return EDDY_EREFUSED;
   case UV_ENOENT:
+  case UV_ESRCH: /* a process that is gone */
     return EDDY_ENOTFOUND;
   case UV_EHOSTUNREACH:
   case UV_ENETUNREACH:
@@ -53,6 +54,7 @@ int eddy__error_from_uv(int uverr) {
     return EDDY_EADDRINUSE;
   case UV_EACCES:
   case UV_EPERM:
+  case UV_EROFS:
     return EDDY_EACCESS;
   case UV_ENOMEM:
   case UV_ENOBUFS:
@@ -71,6 +73,14 @@ int eddy__error_from_uv(int uverr) {
     return EDDY_EMFILE;
   case UV_EISDIR:
     return EDDY_EISDIR;
+  case UV_EEXIST:
+    return EDDY_EEXIST;
+  case UV_ENOTDIR:
+    return EDDY_ENOTDIR;
+  case UV_ENOTEMPTY:
+    return EDDY_ENOTEMPTY;
+  case UV_ENOSPC:
+    return EDDY_ENOSPACE;
   }
   if (uverr <= UV_EAI_ADDRFAMILY && uverr > UV_EAI_ADDRFAMILY - 100)
     return EDDY_EDNS;

@@ -1,5 +1,5 @@
 /*
- * stream.c: a TCP connection's I/O (see stream.h). Knows nothing of Lua.
+ * stream.c: a connection's I/O (see stream.h). Knows nothing of Lua.
  */
 #include "stream.h"
 
@@ -39,7 +39,7 @@ static void stop_layer(eddy__closer_t *c) {
     s->on_layer_stop(s);
 }
 
-int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
+static void init_fields(eddy_runtime_t *rt, eddy__stream_t *s) {
   memset(&s->rbuf, 0, sizeof s->rbuf);
   s->rt = rt;
   s->wqueued = 0;
@@ -54,11 +54,25 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->layer = NULL;
   s->closer.close = close_by_stop;
   s->closer.stop = stop_layer;
+}
+
+int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
+  init_fields(rt, s);
   s->tcp.data = s;
   int rc = uv_tcp_init(&rt->loop, &s->tcp);
   if (rc != 0)
     return eddy__error_from_uv(rc);
   rt->counters.streams_open++;
+  eddy__closer_add(rt, &s->closer);
+  return 0;
+}
+
+int eddy__stream_init_pipe(eddy_runtime_t *rt, eddy__stream_t *s) {
+  init_fields(rt, s);
+  s->pipe.data = s;
+  int rc = uv_pipe_init(&rt->loop, &s->pipe, 0);
+  if (rc != 0)
+    return eddy__error_from_uv(rc);
   eddy__closer_add(rt, &s->closer);
   return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * stream.h: a TCP connection's I/O: a read buffer filled only while its
+ * stream.h: a connection's I/O (TCP, or a pipe to a child process): a read
+ * buffer filled only while its
  * owner asks for bytes, and a write path that writes at once when it can
  * and queues the rest, counting the queued bytes so that the owner can
  * make writers wait (backpressure). Knows nothing of Lua.
@@ -26,7 +27,10 @@ typedef struct eddy__stream_s eddy__stream_t;
  * the last callback the stream makes.
  */
 struct eddy__stream_s {
-  uv_tcp_t tcp;
+  union { /* which one: see eddy__stream_init and _init_pipe */
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
   eddy_runtime_t *rt;
   eddy__rbuf_t rbuf;
   size_t wqueued;   /* bytes handed to libuv, not yet written */
@@ -56,6 +60,9 @@ struct eddy__stream_s {
 };
 
 int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s);
+/* The same over a pipe, not yet open: uv_spawn opens it as one end of a
+   child's stdin, stdout or stderr. */
+int eddy__stream_init_pipe(eddy_runtime_t *rt, eddy__stream_t *s);
 int eddy__stream_read_start(eddy__stream_t *s);
 void eddy__stream_read_stop(eddy__stream_t *s);
 /* After the owner took bytes: give idle buffer memory back. */
