@@ -38,6 +38,11 @@ static void usage(FILE *out) {
       "  --grace seconds   time tasks get to finish after SIGINT or SIGTERM\n"
       "                    (default 5)\n"
       "  --no-signals      leave SIGINT and SIGTERM to their defaults\n"
+      "  --allow-inspect   let `eddy --inspect` list this program's tasks\n"
+      "  --inspect pid     print the tasks of every thread of program pid\n"
+      "                    (started with --allow-inspect; a worker's pid\n"
+      "                    under --workers); --inspect-traceback adds\n"
+      "                    their tracebacks\n"
       "  --watchdog ms|off warn (with the task's traceback) when a task holds\n"
       "                    its thread's loop longer than ms (default 100)\n"
       "  --watchdog-abort ms  raise an error in a task that holds the loop\n"
@@ -157,6 +162,8 @@ int main(int argc, char **argv) {
   eddy_master_options_t master;
   eddy_master_options_init(&master);
   int threads = 1, workers = -1; /* -1: no master */
+  char inspect_code[512];
+  int inspecting = 0; /* --inspect: run only the inspector */
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -208,6 +215,29 @@ int main(int argc, char **argv) {
         return fail("bad --grace: ", argv[i]);
     } else if (strcmp(a, "--no-signals") == 0) {
       p.opts.install_signal_handlers = 0;
+    } else if (strcmp(a, "--allow-inspect") == 0) {
+      if (p.ncodes == 64)
+        return fail("too many -e options", "");
+      p.codes[p.ncodes++] = "require('eddy.inspect').enable()";
+    } else if (strcmp(a, "--inspect") == 0 ||
+               strcmp(a, "--inspect-traceback") == 0) {
+      char *end;
+      if (++i == argc)
+        return fail(a, " needs a process id");
+      long pid = strtol(argv[i], &end, 10);
+      if (*end != '\0' || pid <= 0)
+        return fail("bad process id: ", argv[i]);
+      snprintf(inspect_code, sizeof inspect_code,
+               "local text, err = require('eddy.inspect').query(%ld, "
+               "{traceback = %s}) if not text then io.stderr:write("
+               "'eddy: cannot inspect %ld: ', err, ' (was it started "
+               "with --allow-inspect?)\\n') os.exit(1) end "
+               "io.write(text)",
+               pid, a[9] == '\0' ? "false" : "true", pid);
+      p.codes[0] = inspect_code;
+      p.ncodes = 1;
+      p.script = NULL;
+      inspecting = 1;
     } else if (strcmp(a, "--watchdog") == 0 ||
                strcmp(a, "--watchdog-abort") == 0) {
       int *ms = a[10] == '\0' ? &p.opts.watchdog_ms
@@ -229,6 +259,11 @@ int main(int argc, char **argv) {
   if (p.ncodes == 0 && i == argc) {
     usage(stderr);
     return 1;
+  }
+  if (inspecting) {
+    p.threads = 1;
+    p.opts.watchdog_ms = 0;
+    return run_process(NULL, &p);
   }
   if (i < argc) {
     p.script = argv[i];
