@@ -2,11 +2,19 @@
 -- gauges and histograms, as a Lua table or as Prometheus text.
 --
 -- Every reactor thread has its own registry and figures (a metric made in
--- one thread is not seen by another); the text carries a thread label so
--- that a scraper of each thread's endpoint can add them up.
+-- one thread is not seen by another), and its series carry its thread
+-- label (and worker label, under a master). A scrape of the metrics route
+-- gathers the series of every thread and worker that serves them.
 
 local inspect = require "eddy.c.inspect"
+local threads_c = require "eddy.c.threads"
+local mailbox_c = require "eddy.c.mailbox"
+local eddy = require "eddy"
+local codec = require "eddy.codec"
+local shared = require "eddy.shared"
+local mailbox = require "eddy.mailbox"
 
+local eddy_worker = eddy.worker
 local type, error, tostring, tonumber, pairs, ipairs, setmetatable =
   type, error, tostring, tonumber, pairs, ipairs, setmetatable
 local format, concat, sort = string.format, table.concat, table.sort
@@ -237,13 +245,15 @@ local function labels_text(base, key)
   return "{" .. base .. "," .. key .. "}"
 end
 
-local function head(out, name, kind, help)
-  out[#out + 1] = "# HELP " .. name .. " " .. help:gsub("\\", "\\\\"):gsub("\n", "\\n")
-  out[#out + 1] = "# TYPE " .. name .. " " .. kind
+-- A family of samples: its HELP and TYPE once, then every series of every
+-- thread that has it.
+local function family(name, kind, help)
+  return { name = name, kind = kind, help = help, lines = {} }
 end
 
-local function write_metric(out, m, base)
-  head(out, m.name, m.kind, m.help)
+local function add_metric(fams, m, base)
+  local fam = family(m.name, m.kind, m.help)
+  local lines = fam.lines
   local keys = {}
   for i, k in ipairs(m.keys) do keys[i] = k end
   sort(keys)
@@ -252,62 +262,185 @@ local function write_metric(out, m, base)
     if m.kind == "histogram" then
       for i, bound in ipairs(m.buckets) do
         local le = 'le="' .. number_text(bound) .. '"'
-        out[#out + 1] = m.name .. "_bucket" .. labels_text(base, key == "" and le or key .. "," .. le)
+        lines[#lines + 1] = m.name .. "_bucket" .. labels_text(base, key == "" and le or key .. "," .. le)
           .. " " .. number_text(s.counts[i])
       end
-      out[#out + 1] = m.name .. "_bucket" .. labels_text(base, key == "" and 'le="+Inf"' or key .. ',le="+Inf"')
+      lines[#lines + 1] = m.name .. "_bucket" .. labels_text(base, key == "" and 'le="+Inf"' or key .. ',le="+Inf"')
         .. " " .. number_text(s.count)
-      out[#out + 1] = m.name .. "_sum" .. labels_text(base, key) .. " " .. number_text(s.sum)
-      out[#out + 1] = m.name .. "_count" .. labels_text(base, key) .. " " .. number_text(s.count)
+      lines[#lines + 1] = m.name .. "_sum" .. labels_text(base, key) .. " " .. number_text(s.sum)
+      lines[#lines + 1] = m.name .. "_count" .. labels_text(base, key) .. " " .. number_text(s.count)
     else
-      out[#out + 1] = m.name .. labels_text(base, key) .. " " .. number_text(s.value)
+      lines[#lines + 1] = m.name .. labels_text(base, key) .. " " .. number_text(s.value)
     end
   end
+  fams[#fams + 1] = fam
 end
 
--- eddy.metrics.text() → this thread's metrics in Prometheus's text
--- exposition format (version 0.0.4): the runtime's, then the program's.
-function M.text()
+-- This thread's families: the runtime's, then the program's. Series carry
+-- the thread's labels (and the worker's, under a master); the process's
+-- memory carries only the worker's, so that threads repeat the same line.
+local function collect()
   local f = M.runtime()
-  local base = 'thread="' .. number_text(f.thread) .. '"'
-  local out = {}
+  local worker_label = ""
+  local _, _, worker, workers = threads_c.info()
+  if workers and workers > 0 then worker_label = 'worker="' .. worker .. '"' end
+  local base = (worker_label ~= "" and worker_label .. "," or "") .. 'thread="' .. number_text(f.thread) .. '"'
+  local fams = {}
   for _, r in ipairs(RUNTIME) do
-    head(out, r[1], r[2], r[3])
-    out[#out + 1] = r[1] .. "{" .. base .. "} " .. number_text(f[r[4]])
+    local fam = family(r[1], r[2], r[3])
+    fam.lines[1] = r[1] .. "{" .. base .. "} " .. number_text(f[r[4]])
+    fams[#fams + 1] = fam
   end
-  head(out, "eddy_http_responses_total", "counter", "HTTP responses begun, by status class.")
+  local http = family("eddy_http_responses_total", "counter", "HTTP responses begun, by status class.")
   for _, class in ipairs(HTTP_CLASSES) do
-    out[#out + 1] = 'eddy_http_responses_total{' .. base .. ',class="' .. class .. '"} '
+    http.lines[#http.lines + 1] = 'eddy_http_responses_total{' .. base .. ',class="' .. class .. '"} '
       .. number_text(f["http_" .. class])
   end
+  fams[#fams + 1] = http
   if f.rss then
-    head(out, "process_resident_memory_bytes", "gauge", "Resident memory of the process.")
-    out[#out + 1] = "process_resident_memory_bytes " .. number_text(f.rss)
+    local rss = family("process_resident_memory_bytes", "gauge", "Resident memory of the process.")
+    rss.lines[1] = "process_resident_memory_bytes" .. labels_text(worker_label, "") .. " " .. number_text(f.rss)
+    fams[#fams + 1] = rss
   end
   for _, name in ipairs(order) do
-    write_metric(out, registry[name], base)
+    add_metric(fams, registry[name], base)
+  end
+  return fams
+end
+
+-- Adds the families of another thread to fams (by name, in order of first
+-- appearance), leaving out series already there.
+local function merge(fams, more)
+  local by_name, seen = {}, {}
+  for _, fam in ipairs(fams) do
+    by_name[fam.name] = fam
+    for _, l in ipairs(fam.lines) do seen[l:match("^%S+")] = true end
+  end
+  for _, fam in ipairs(more) do
+    local into = by_name[fam.name]
+    if not into then
+      into = family(fam.name, fam.kind, fam.help)
+      fams[#fams + 1] = into
+      by_name[fam.name] = into
+    end
+    for _, l in ipairs(fam.lines) do
+      local key = l:match("^%S+")
+      if not seen[key] then
+        seen[key] = true
+        into.lines[#into.lines + 1] = l
+      end
+    end
+  end
+  return fams
+end
+
+local function render(fams)
+  local out = {}
+  for _, fam in ipairs(fams) do
+    out[#out + 1] = "# HELP " .. fam.name .. " " .. fam.help:gsub("\\", "\\\\"):gsub("\n", "\\n")
+    out[#out + 1] = "# TYPE " .. fam.name .. " " .. fam.kind
+    for _, l in ipairs(fam.lines) do out[#out + 1] = l end
   end
   out[#out + 1] = ""
   return concat(out, "\n")
 end
 
+-- =======================================================================
+-- Every thread and worker process
+--
+-- A thread that serves metrics (route) also answers the other threads'
+-- requests for its families, on a mailbox of its own; a scrape that
+-- reaches any thread then gathers them all, so that a scraper sees the
+-- whole program whichever thread its connection lands on.
+
+local PART = 40 * 1024 -- bytes of sample lines per reply datagram
+local pending = {}     -- token → channel of the scrape waiting for it
+local next_token = 0
+
+local function reply_to(req)
+  if type(req) ~= "table" or type(req.pid) ~= "number" then return end
+  local fams, parts, size, current = collect(), {}, 0, {}
+  for _, fam in ipairs(fams) do
+    for _, l in ipairs(fam.lines) do size = size + #l end
+    current[#current + 1] = fam
+    if size > PART then
+      parts[#parts + 1], current, size = current, {}, 0
+    end
+  end
+  if #current > 0 or #parts == 0 then parts[#parts + 1] = current end
+  local me_w, me_t = eddy_worker.id(), eddy_worker.thread()
+  for i, part in ipairs(parts) do
+    local data = codec.encode({ token = req.token, part = i, parts = #parts, fams = part })
+    if data then mailbox_c.send(req.pid, req.thread, me_w, me_t, data, "metrics-reply") end
+  end
+end
+
+local function on_reply(msg, from_worker, from_thread)
+  local ch = type(msg) == "table" and pending[msg.token]
+  if ch then ch:send({ msg, from_worker .. ":" .. from_thread }, 0) end
+end
+
+local serving = false
+local function serve_others()
+  if serving then return end
+  serving = true
+  mailbox._relay("metrics", reply_to)
+  mailbox._relay("metrics-reply", on_reply)
+end
+
+-- The families of every thread of every worker that serves metrics, this
+-- one's first; threads that do not answer within timeout are left out.
+local function gather(timeout)
+  local fams = collect()
+  next_token = next_token + 1
+  local token = shared.pid() .. ":" .. eddy_worker.thread() .. ":" .. next_token
+  local ch = eddy.channel(256)
+  pending[token] = ch
+  local asked = mailbox._relay_all("metrics",
+    { pid = shared.pid(), thread = eddy_worker.thread(), token = token })
+  local left, got = {}, 0
+  local deadline = eddy.now() + timeout
+  while got < asked do
+    local item = ch:recv(math.max(0, deadline - eddy.now()))
+    if not item then break end
+    local msg, from = item[1], item[2]
+    left[from] = (left[from] or msg.parts) - 1
+    merge(fams, msg.fams)
+    if left[from] == 0 then got = got + 1 end
+  end
+  pending[token] = nil
+  return fams
+end
+
+-- eddy.metrics.text([{all = true, timeout = s}]) → the metrics in
+-- Prometheus's text exposition format (version 0.0.4): this thread's, or
+-- with all, every thread's and worker's that serves metrics (see route).
+function M.text(opts)
+  if opts and opts.all then return render(gather(opts.timeout or 1)) end
+  return render(collect())
+end
+
 M.CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
--- eddy.metrics.route(app[, path]): serves text() at path (default
--- "/metrics") of an eddy.http app.
-function M.route(app, path)
+-- eddy.metrics.route(app[, path[, {all, timeout}]]): serves text() at
+-- path (default "/metrics") of an eddy.http app: the whole program's
+-- (all, the default), or this thread's only (all = false).
+function M.route(app, path, opts)
+  local all = not (opts and opts.all == false)
+  local timeout = opts and opts.timeout or 1
+  if all then serve_others() end
   app:route("GET", path or "/metrics", function(_, res)
     res:header("Content-Type", M.CONTENT_TYPE)
-    res:send(M.text())
+    res:send(M.text({ all = all, timeout = timeout }))
   end)
   return app
 end
 
--- eddy.metrics.listen(host, port[, path]) → server: an HTTP server of its
--- own that serves only the metrics.
-function M.listen(host, port, path)
+-- eddy.metrics.listen(host, port[, path[, opts]]) → server: an HTTP server
+-- of its own that serves only the metrics.
+function M.listen(host, port, path, opts)
   local app = require("eddy.http").server()
-  M.route(app, path)
+  M.route(app, path, opts)
   return app:listen(host, port)
 end
 

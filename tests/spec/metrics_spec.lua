@@ -243,6 +243,48 @@ srv:close()
     assert.equal(1, sample(families, "eddy_connections", "eddy_connections"))
   end)
 
+  for _, mode in ipairs({ "--threads 2", "--workers 2" }) do
+    it("a scrape of any thread gathers every thread and worker (" .. mode .. ")", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write([[
+local eddy = require "eddy"
+eddy.metrics.counter("hits_total", "Hits."):inc(eddy.worker.thread() * 10 + eddy.worker.id())
+local app = eddy.http.server()
+eddy.metrics.route(app)
+local srv = assert(app:listen("127.0.0.1", 0)) -- one port for all
+print("up " .. eddy.worker.id() .. " " .. eddy.worker.thread() .. " port " .. srv:port())
+io.stdout:flush()
+]])
+      f:close()
+      local pid, out = h.start_eddy(("%s %s"):format(mode, path))
+      local expect = mode == "--threads 2" and { "up 1 1", "up 1 2" } or { "up 1 1", "up 2 1" }
+      for _, line in ipairs(expect) do h.wait_for(out, line) end
+      local port = tonumber(h.wait_for(out, "port (%d+)"))
+      assert.equal(2, select(2, h.read_file(out):gsub("port " .. port, "")))
+      os.execute("sleep 0.2") -- every thread's relay is open
+      local scrapes = {}
+      for i = 1, 6 do
+        local rc, body = h.sh(("curl -s -m 5 http://127.0.0.1:%d/metrics"):format(port))
+        assert.equal(0, rc, body)
+        scrapes[i] = body
+      end
+      h.sh("kill " .. pid)
+      h.wait_exit(pid)
+      os.remove(path)
+      for _, body in ipairs(scrapes) do
+        local families = parse_exposition(body)
+        local hits = families.hits_total.samples
+        assert.equal(2, #hits, body)
+        local sum = 0
+        for _, smp in ipairs(hits) do sum = sum + smp.value end
+        -- thread 1 + thread 2 of worker 1 (11 + 21), or thread 1 of workers 1 and 2 (11 + 12)
+        assert.equal(mode == "--threads 2" and 32 or 23, sum, body)
+        assert.equal(2, #families.eddy_tasks.samples)
+      end
+    end)
+  end
+
   it("memory grows less than 10 % over 10,000 requests", function()
     local first, last = h.run(function()
       local app = eddy.http.server()
