@@ -111,7 +111,9 @@ typedef struct eddy_options_s {
      watchdog_ms (default 100; 0 turns it off) is logged with its
      traceback; one that holds it past watchdog_abort_ms (default 0: never)
      gets an error raised in it. The log callback may then be called from
-     the watchdog's own thread. */
+     the watchdog's own thread. With install_signal_handlers, the
+     traceback and the abort are asked for with signal SIGRTMIN + 6, sent
+     to the loop's thread; without, only the warnings come. */
   int watchdog_ms;
   int watchdog_abort_ms;
 } eddy_options_t;
