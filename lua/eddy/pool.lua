@@ -9,7 +9,9 @@
 --
 -- Idle connections are looked at when the pool is used (get, put, stats):
 -- a pool nobody touches keeps its idle connections until its next use or
--- close(), so that it never keeps the program's loop running on its own.
+-- close(), with no timer of its own, so that it never keeps the program's
+-- loop running. (A connection with a read_stop method, as eddy.tcp's,
+-- has it called when it goes idle, for the same reason.)
 
 local c = require "eddy.c.task"
 
@@ -233,6 +235,8 @@ function Pool:put(conn)
     close_conn(self, conn)
     return
   end
+  local read_stop = conn.read_stop
+  if read_stop then pcall(read_stop, conn) end
   self._idle[#self._idle + 1] = { conn = conn, since = now() }
 end
 

@@ -343,6 +343,28 @@ describe("eddy.pool", function()
     assert.is_true(other)
   end)
 
+  it("does not keep the run going with an idle TCP connection that was read", function()
+    -- The server is a process of its own, so that only the pool's idle
+    -- connection could keep this run going.
+    local pid, out = h.start_eddy("examples/hello.lua 0")
+    local port = tonumber(h.wait_for(out, "listening on 127%.0%.0%.1:(%d+)"))
+    local t0 = os.time()
+    local idle = h.run(function()
+      local p = pool.new({ open = function() return eddy.tcp.connect("127.0.0.1", port) end })
+      local conn = assert(p:get())
+      assert.matches("hello from eddy", conn:read_line({ timeout = 2 }))
+      conn:write("ping\n")
+      assert.equal("PING", conn:read_line({ timeout = 2 }))
+      p:put(conn)
+      return p:stats().idle
+    end)
+    local took = os.time() - t0
+    h.sh("kill -INT " .. pid)
+    h.wait_exit(pid)
+    assert.equal(1, idle)
+    assert.is_true(took <= 2)
+  end)
+
   it("rejects bad options", function()
     assert.has_error(function() pool.new({}) end)
     assert.has_error(function() pool.new({ open = function() end, max_open = 0 }) end)
