@@ -18,6 +18,32 @@ teardown(function()
   if py_pid then h.sh("kill " .. py_pid) end
 end)
 
+-- The sha256 of a string, by sha256sum.
+local function sha256(bytes)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+  local rc, out = h.sh("sha256sum " .. path)
+  os.remove(path)
+  assert.equal(0, rc)
+  return out:match("^(%x+)")
+end
+
+-- A body function giving n chunks of size bytes (chunk i is a letter),
+-- waiting on the loop every few; the chunks in a list, for comparing.
+local function chunks_of(n, size)
+  local list = {}
+  for i = 1, n do list[i] = string.char(64 + i % 26 + 1):rep(size) end
+  local i = 0
+  local function source()
+    i = i + 1
+    if i % 7 == 0 then h.eddy.sleep(0) end
+    return list[i]
+  end
+  return source, table.concat(list), function() return i end
+end
+
 local function requests_seen()
   local rc, out = h.sh("curl -s " .. base .. "/count")
   assert.equal(0, rc)
@@ -242,6 +268,106 @@ describe("eddy.http client", function()
     end)
   end)
 
+  it("uploads a body from a function, chunked or with a length, called in the requesting task", function()
+    h.run(function()
+      -- 80 chunks of 64 KiB (5 MiB), chunked: no length given
+      local source, all = chunks_of(80, 65536)
+      local me = coroutine.running()
+      local where = {}
+      local res = assert(eddy.http.post(base .. "/upload", function()
+        where[coroutine.running()] = true
+        return source()
+      end))
+      assert.equal("POST " .. #all .. " " .. sha256(all) .. " chunked", res.body)
+      assert.same({ [me] = true }, where)
+      -- with body_length, any method
+      source, all = chunks_of(30, 10000)
+      res = assert(eddy.http.request({ url = base .. "/upload", method = "PUT", body = source, body_length = #all }))
+      assert.equal("PUT " .. #all .. " " .. sha256(all) .. " length", res.body)
+      -- an empty body
+      res = assert(eddy.http.post(base .. "/upload", function() return nil end))
+      assert.matches("^POST 0 ", res.body)
+      -- an open file, its length from its size
+      local path = os.tmpname()
+      local f = assert(io.open(path, "wb"))
+      f:write(all)
+      f:close()
+      f = assert(io.open(path, "rb"))
+      res = assert(eddy.http.request({ url = base .. "/upload", method = "PATCH", body = f }))
+      f:close()
+      os.remove(path)
+      assert.equal("PATCH " .. #all .. " " .. sha256(all) .. " length", res.body)
+      assert.has_error(function() eddy.http.request({ url = base, body = "x", body_length = 1 }) end)
+      assert.has_error(function() eddy.http.request({ url = base, body = source, body_length = -1 }) end)
+    end)
+  end)
+
+  it("holds one chunk of a body function at a time: a server that reads nothing stops the calls", function()
+    h.run(function()
+      local calls = 0
+      local chunk = ("z"):rep(65536)
+      local none, err = eddy.http.request({
+        url = base .. "/sink", method = "PUT", timeout = 1,
+        body = function() calls = calls + 1; return chunk end,
+        body_length = 1e9,
+      })
+      assert.is_nil(none)
+      assert.equal("timeout", err)
+      -- what the sockets' buffers took, no more: 500 chunks are 32 MiB
+      assert.is_true(calls > 1 and calls < 500, calls .. " calls")
+    end)
+  end)
+
+  it("a body function that raises aborts its request with a clear error", function()
+    h.run(function()
+      local n = 0
+      local none, err, detail = eddy.http.post(base .. "/upload", function()
+        n = n + 1
+        if n == 4 then error("no more data here") end
+        return ("x"):rep(100000)
+      end)
+      assert.is_nil(none)
+      assert.equal("upload failed", err)
+      assert.matches("no more data here", detail)
+      none, err, detail = eddy.http.post(base .. "/upload", function() return {} end)
+      assert.is_nil(none)
+      assert.equal("upload failed", err)
+      assert.matches("returned a table", detail)
+      -- nothing is left behind: the next upload goes through
+      local res = assert(eddy.http.post(base .. "/upload", "after"))
+      assert.matches("^POST 5 ", res.body)
+    end)
+  end)
+
+  it("uploads from a function to eddy's own server, streaming the response back", function()
+    h.run(function()
+      local app = eddy.http.server()
+      app:post("/count", function(req, res)
+        local n, pieces = 0, 0
+        while true do
+          local piece, err = req:read()
+          if not piece then
+            assert(err == nil, err)
+            break
+          end
+          n, pieces = n + #piece, pieces + 1
+        end
+        res:send(("%d %s"):format(n, req:header("transfer-encoding") or "-"))
+      end)
+      local server = assert(app:listen("127.0.0.1", 0, { max_body = 16 * 1024 * 1024 }))
+      local url = "http://127.0.0.1:" .. server:port() .. "/count"
+      local source, all = chunks_of(64, 100000)
+      local res = assert(eddy.http.post(url, source))
+      assert.equal(#all .. " chunked", res.body)
+      source, all = chunks_of(3, 1000)
+      res = assert(eddy.http.request({ url = url, method = "POST", body = source, stream = true }))
+      assert.equal(200, res.status)
+      assert.equal(#all .. " chunked", res:read(3))
+      assert.is_nil(res:read(3))
+      server:close()
+    end)
+  end)
+
   it("keeps to a per-host connection limit, the rest waiting their turn", function()
     h.run(function()
       local app = eddy.http.server()
@@ -282,5 +408,14 @@ describe("eddy.http client", function()
     assert.matches("refused", out)
     local total, sum = out:match("all in ([%d.]+) s, against ([%d.]+) s one after another")
     assert.is_true(tonumber(total) < tonumber(sum), out)
+  end)
+
+  it("runs the upload example: a body made chunk by chunk", function()
+    local rc, out = h.sh(h.eddy_bin .. " examples/fetch_upload.lua " .. base .. "/upload 20000")
+    assert.equal(0, rc, out)
+    local want = {}
+    for n = 1, 20000 do want[n] = ("line %d\n"):format(n) end
+    want = table.concat(want)
+    assert.matches("200%s+POST " .. #want .. " " .. sha256(want) .. " chunked", out)
   end)
 end)

@@ -5,14 +5,21 @@
 -- before curl sees them, so that an abandoned transfer never waits for
 -- curl's resolver thread.
 --
--- request{url, method, headers, body, timeout, connect_timeout,
---         follow_redirects, max_redirects, verify_tls, proxy,
---         http_version = "1.1" | "2", max_body, stream, body_file}
--- body_file: a path whose contents are the body, sent as curl reads it.
+-- request{url, method, headers, body, body_length, timeout,
+--         connect_timeout, follow_redirects, max_redirects, verify_tls,
+--         proxy, http_version = "1.1" | "2", max_body, stream, body_file}
 --   -> res {status, headers, body, url} | nil, err, detail
+-- body: a string; a function called for each next chunk (a string, nil at
+--   the end), in the requesting task whenever curl wants more (it may
+--   wait on eddy I/O; one chunk is held at a time, curl pausing between);
+--   or an open file, read in chunks. The body goes chunked unless
+--   body_length (or a file's size) gives its length.
+-- body_file: a path whose contents are the body, sent as curl reads it.
 -- err is short and stable ("bad url", "unsupported scheme", "dns failure",
 -- "refused", "timeout", "tls failure", "too large", "too many redirects",
--- "closed", "io error", "cancelled"); detail is curl's message.
+-- "closed", "io error", "upload failed" (the body function raised, or
+-- returned a non-string), "cancelled"); detail is curl's message, or the
+-- body function's error.
 -- res.headers maps lower-case names to values; a repeated name maps to an
 -- array of its values.
 local c = require "eddy.c.fetch"
@@ -21,7 +28,8 @@ local tcp = require "eddy.c.tcp"
 local eddy = require "eddy"
 
 local type, error, pairs, ipairs, tostring, floor = type, error, pairs, ipairs, tostring, math.floor
-local setmetatable, rawget, rawset = setmetatable, rawget, rawset
+local setmetatable, rawget, rawset, pcall = setmetatable, rawget, rawset, pcall
+local io_type, now = io.type, eddy.now
 local lower, format, concat = string.lower, string.format, table.concat
 
 local M = {}
@@ -81,7 +89,31 @@ end
 -- detail; and res:close() to stop early (a streamed response that is
 -- read slowly pauses the transfer: at most 256 KiB wait unread).
 local methods = {}
-function methods.read(res, timeout) return res._stream:read(timeout) end
+
+-- Runs a transfer's wait (wait: its method), calling the body function
+-- whenever the wait answers false (curl wants more of the body): here, in
+-- the requesting task, never inside curl. A failing body function ends
+-- the transfer.
+local function pump(st, wait, source, timeout)
+  local deadline = timeout and now() + timeout
+  while true do
+    local a, b, c3, d = wait(st, deadline and math.max(0, deadline - now()))
+    if a ~= false then return a, b, c3, d end
+    local ok, chunk = pcall(source)
+    if not ok or (chunk ~= nil and type(chunk) ~= "string") then
+      st:close()
+      return nil, "upload failed",
+        ok and "the body function returned a " .. type(chunk) or tostring(chunk)
+    end
+    st:feed(chunk)
+  end
+end
+
+function methods.read(res, timeout)
+  local st = res._stream
+  if res._source then return pump(st, st.read, res._source, timeout) end
+  return st:read(timeout)
+end
 function methods.close(res) return res._stream:close() end
 
 local Response = {
@@ -97,14 +129,32 @@ local function ms(seconds)
   return seconds and floor(seconds * 1000 + 0.5) or nil
 end
 
+-- The chunks of an open file, and its size from where it stands.
+local function file_source(f)
+  local at = f:seek()
+  local size = at and f:seek("end")
+  if size then f:seek("set", at) end
+  return function() return f:read(65536) end, size and size - at
+end
+
 function M.request(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
   end
   local url = opts.url or opts[1]
   if type(url) ~= "string" then error("bad argument #1 to 'request' (url expected)", 2) end
-  if opts.body ~= nil and type(opts.body) ~= "string" then
-    error("bad option 'body' to 'request' (string expected)", 2)
+  local body, source, body_length = opts.body, nil, opts.body_length
+  if type(body) == "function" then
+    source, body = body, nil
+  elseif io_type(body) == "file" then
+    local size
+    source, size = file_source(body)
+    body, body_length = nil, body_length or size
+  elseif body ~= nil and type(body) ~= "string" then
+    error("bad option 'body' to 'request' (string, function or file expected)", 2)
+  end
+  if body_length ~= nil and (not source or type(body_length) ~= "number" or body_length < 0) then
+    error("bad option 'body_length' to 'request' (a size, with a body function or file)", 2)
   end
   if opts.body_file ~= nil and (type(opts.body_file) ~= "string" or opts.body ~= nil) then
     error("bad option 'body_file' to 'request' (a path, and no body)", 2)
@@ -118,11 +168,14 @@ function M.request(opts)
     resolve = format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
   end
   local stream = opts.stream and true or nil
-  local status, head, body, final_url = c.request({
+  local has_body = opts.body ~= nil or opts.body_file ~= nil
+  local r1, r2, r3, r4 = c.request({
     url = url,
-    method = opts.method and opts.method:upper() or ((opts.body or opts.body_file) and "POST" or "GET"),
-    header_lines = header_lines(opts.headers, opts.body ~= nil or opts.body_file ~= nil),
-    body = opts.body,
+    method = opts.method and opts.method:upper() or (has_body and "POST" or "GET"),
+    header_lines = header_lines(opts.headers, has_body),
+    body = body,
+    body_fn = source and true or nil,
+    body_length = body_length,
     body_file = opts.body_file,
     timeout_ms = ms(opts.timeout),
     connect_timeout_ms = ms(opts.connect_timeout),
@@ -135,18 +188,24 @@ function M.request(opts)
     resolve = resolve,
     stream = stream,
   })
+  if not (stream or source) then
+    if not r1 then return nil, r2, r3 end
+    return setmetatable({ status = r1, body = r3, url = r4, _head = r2 }, Response)
+  end
+  local st = r1 -- a transfer object
+  if not st then return nil, r2, r3 end
   if stream then
-    local st = status
-    if not st then return nil, head, body end
-    local code, head_lines, url2 = st:head()
+    local code, head, url2 = pump(st, st.head, source)
     if not code then
       st:close()
-      return nil, head_lines, url2
+      return nil, head, url2
     end
-    return setmetatable({ status = code, url = url2, _head = head_lines, _stream = st }, Response)
+    return setmetatable({ status = code, url = url2, _head = head, _stream = st, _source = source }, Response)
   end
-  if not status then return nil, head, body end
-  return setmetatable({ status = status, body = body, url = final_url, _head = head }, Response)
+  local code, head, res_body, url2 = pump(st, st.result, source)
+  st:close()
+  if not code then return nil, head, res_body end
+  return setmetatable({ status = code, body = res_body, url = url2, _head = head }, Response)
 end
 
 -- configure{max_host_connections = n, max_connections = n}: this thread's
