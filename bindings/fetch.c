@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/curl.h"
 #include "bindings.h"
@@ -308,10 +309,28 @@ static int setup(lua_State *L, request_t *r) {
   if (proxy != NULL)
     curl_easy_setopt(e, CURLOPT_PROXY, proxy);
   const char *version = opt_string(L, "http_version");
-  if (version != NULL)
+  if (version != NULL && strcmp(version, "2") == 0) {
+    /* Over TLS, offered in ALPN (1.1 if the server declines); in the
+       clear, spoken from the first byte (prior knowledge: no Upgrade
+       round trip, and the server must speak h2c). Requests wait for a
+       connection being made to the host, to multiplex on it, rather
+       than each opening its own. */
+    int tls = strncasecmp(opt_string(L, "url"), "https:", 6) == 0;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     strcmp(version, "2") == 0 ? (long)CURL_HTTP_VERSION_2TLS
-                                               : (long)CURL_HTTP_VERSION_1_1);
+                     tls ? (long)CURL_HTTP_VERSION_2TLS
+                         : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    if (tls || curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000) {
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    } else {
+      /* libcurl before 8.0 breaks a prior-knowledge connection it reuses
+         ("Error in the HTTP2 framing layer", curl issue 10634): each such
+         request has a connection of its own. */
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+  } else if (version != NULL) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  }
   const char *resolve = opt_string(L, "resolve");
   if (resolve != NULL) {
     r->resolve = curl_slist_append(NULL, resolve);

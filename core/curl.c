@@ -189,6 +189,8 @@ static eddy__curl_t *multi_of(eddy_runtime_t *rt) {
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  /* HTTP/2 requests to one host share its connection. */
+  curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   rt->curl = c;
   return c;
 }

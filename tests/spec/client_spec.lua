@@ -4,19 +4,70 @@
 local h = require "helper"
 local eddy = h.eddy
 
-local py_pid, base
+local py_pid, base, h2_pid, h2_base, h2_tls_base, tls_dir
+
+-- Starts a fixture server (a command line); its pid and base URL, and
+-- the file of what it prints.
+local function start(cmd)
+  local out = os.tmpname()
+  local f = assert(io.popen(("%s > %s 2>&1 & echo $!"):format(cmd, out)))
+  local pid = tonumber(f:read("*l"))
+  f:close()
+  return pid, "http://127.0.0.1:" .. h.wait_for(out, "listening on (%d+)"), out
+end
 
 setup(function()
-  local out = os.tmpname()
-  local f = assert(io.popen(("python3 tests/fixtures/http_server.py > %s 2>&1 & echo $!"):format(out)))
-  py_pid = tonumber(f:read("*l"))
-  f:close()
-  base = "http://127.0.0.1:" .. h.wait_for(out, "listening on (%d+)")
+  py_pid, base = start("python3 tests/fixtures/http_server.py")
+  -- Node's HTTP/2 server, in the clear and over TLS (a throw-away
+  -- self-signed certificate: requests to it do not verify)
+  tls_dir = os.tmpname()
+  os.remove(tls_dir)
+  assert(os.execute(("mkdir -p %s && openssl req -x509 -newkey rsa:2048 -nodes -days 1 " ..
+    "-subj /CN=localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1"):format(tls_dir, tls_dir, tls_dir)) == 0)
+  local out
+  h2_pid, h2_base, out = start(("node tests/fixtures/h2_server.js %s/key.pem %s/cert.pem"):format(tls_dir, tls_dir))
+  h2_tls_base = "https://127.0.0.1:" .. h.wait_for(out, "tls on (%d+)")
 end)
 
 teardown(function()
   if py_pid then h.sh("kill " .. py_pid) end
+  if h2_pid then h.sh("kill " .. h2_pid) end
+  if tls_dir then h.sh("rm -rf " .. tls_dir) end
 end)
+
+-- libcurl's version as a number (7.88.1: 0x075801), from the curl tool
+-- that comes with it.
+local function libcurl_version()
+  local rc, out = h.sh("curl --version")
+  assert.equal(0, rc)
+  local a, b, c = out:match("libcurl/(%d+)%.(%d+)%.(%d+)")
+  return tonumber(a) * 0x10000 + tonumber(b) * 0x100 + tonumber(c)
+end
+
+-- Runs 4 tasks, each with 5 requests to URL at once (fetch_all); checks
+-- every answer came over HTTP/2 and returns the server's stats (JSON).
+local function h2_burst(url, opts)
+  local wg = eddy.waitgroup()
+  local bodies, versions = {}, {}
+  for _ = 1, 4 do
+    wg:spawn(function()
+      local list = {}
+      for i = 1, 5 do
+        list[i] = { url = url .. "/slow?ms=300", http_version = "2", verify_tls = opts.verify_tls }
+      end
+      for _, r in ipairs(eddy.http.fetch_all(list, { concurrency = 5 })) do
+        local res = r[1]
+        bodies[#bodies + 1] = res and res.body or r[2] .. ": " .. r[3]
+        if res then versions[res._head:match("^(HTTP/%S+)")] = true end
+      end
+    end)
+  end
+  wg:wait()
+  assert.equal(20, #bodies)
+  for _, body in ipairs(bodies) do assert.equal("h2 2.0", body) end
+  assert.same({ ["HTTP/2"] = true }, versions)
+  return assert(eddy.http.get(url .. "/stats", opts)).body
+end
 
 -- The sha256 of a string, by sha256sum.
 local function sha256(bytes)
@@ -365,6 +416,35 @@ describe("eddy.http client", function()
       assert.equal(#all .. " chunked", res:read(3))
       assert.is_nil(res:read(3))
       server:close()
+    end)
+  end)
+
+  it("multiplexes concurrent HTTP/2 requests from several tasks over one connection (Node's http2, TLS)", function()
+    h.run(function()
+      local t0 = eddy.now()
+      local stats = h2_burst(h2_tls_base, { verify_tls = false, http_version = "2" })
+      local took = eddy.now() - t0
+      assert.matches('"sessions":1,', stats) -- one connection, this request's too
+      assert.matches('"streams":21,', stats)
+      local most = tonumber(stats:match('"most_concurrent":(%d+)'))
+      assert.is_true(most > 1, stats)
+      assert.is_true(took < 20 * 0.3 / 2, ("took %.2f s"):format(took))
+    end)
+  end)
+
+  it("speaks HTTP/2 in the clear with prior knowledge (h2c, Node's http2)", function()
+    h.run(function()
+      local stats = h2_burst(h2_base, { http_version = "2" })
+      if libcurl_version() >= 0x080000 then
+        assert.matches('"sessions":1,', stats)
+        assert.is_true(tonumber(stats:match('"most_concurrent":(%d+)')) > 1, stats)
+      else
+        -- libcurl 7 cannot reuse a prior-knowledge connection (curl issue
+        -- 10634): a connection each, and each one's stream alone
+        assert.matches('"sessions":21,', stats)
+        assert.matches('"most_concurrent":1}', stats)
+      end
+      assert.has_error(function() eddy.http.get(h2_base, { http_version = "3" }) end)
     end)
   end)
 

@@ -15,6 +15,11 @@
 --   or an open file, read in chunks. The body goes chunked unless
 --   body_length (or a file's size) gives its length.
 -- body_file: a path whose contents are the body, sent as curl reads it.
+-- http_version: "1.1", or "2": HTTP/2 offered in TLS's ALPN for https (1.1
+--   if the server declines), spoken with prior knowledge for http (h2c:
+--   the server must speak it). Concurrent HTTP/2 requests to one host, from
+--   any tasks, share one connection as streams. Unset: curl's default
+--   (HTTP/2 when a TLS server offers it, 1.1 in the clear).
 -- err is short and stable ("bad url", "unsupported scheme", "dns failure",
 -- "refused", "timeout", "tls failure", "too large", "too many redirects",
 -- "closed", "io error", "upload failed" (the body function raised, or
@@ -156,6 +161,10 @@ function M.request(opts)
   if body_length ~= nil and (not source or type(body_length) ~= "number" or body_length < 0) then
     error("bad option 'body_length' to 'request' (a size, with a body function or file)", 2)
   end
+  local version = opts.http_version
+  if version ~= nil and version ~= "1.1" and version ~= "2" then
+    error("bad option 'http_version' to 'request' (\"1.1\" or \"2\" expected)", 2)
+  end
   if opts.body_file ~= nil and (type(opts.body_file) ~= "string" or opts.body ~= nil) then
     error("bad option 'body_file' to 'request' (a path, and no body)", 2)
   end
@@ -183,7 +192,7 @@ function M.request(opts)
     max_redirects = opts.max_redirects,
     verify_tls = opts.verify_tls,
     proxy = opts.proxy,
-    http_version = opts.http_version,
+    http_version = version,
     max_body = opts.max_body,
     resolve = resolve,
     stream = stream,
