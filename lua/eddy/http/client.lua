@@ -56,7 +56,9 @@ end
 
 -- The request's header lines. A body goes without a Content-Type unless
 -- one is given (curl would say it is a form).
+local NO_LINES = {}
 local function header_lines(headers, has_body)
+  if not headers and not has_body then return NO_LINES end
   local lines, typed = {}, false
   if headers then
     for name, value in pairs(headers) do
@@ -142,6 +144,8 @@ local function file_source(f)
   return function() return f:read(65536) end, size and size - at
 end
 
+local args = {} -- c.request's, filled for each call
+
 function M.request(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
@@ -178,25 +182,28 @@ function M.request(opts)
   end
   local stream = opts.stream and true or nil
   local has_body = opts.body ~= nil or opts.body_file ~= nil
-  local r1, r2, r3, r4 = c.request({
-    url = url,
-    method = opts.method and opts.method:upper() or (has_body and "POST" or "GET"),
-    header_lines = header_lines(opts.headers, has_body),
-    body = body,
-    body_fn = source and true or nil,
-    body_length = body_length,
-    body_file = opts.body_file,
-    timeout_ms = ms(opts.timeout),
-    connect_timeout_ms = ms(opts.connect_timeout),
-    follow_redirects = opts.follow_redirects,
-    max_redirects = opts.max_redirects,
-    verify_tls = opts.verify_tls,
-    proxy = opts.proxy,
-    http_version = version,
-    max_body = opts.max_body,
-    resolve = resolve,
-    stream = stream,
-  })
+  -- One table of arguments serves every call: c.request reads it before
+  -- it waits, and a table less per request is garbage less.
+  local a = args
+  a.url = url
+  a.method = opts.method and opts.method:upper() or (has_body and "POST" or "GET")
+  a.header_lines = header_lines(opts.headers, has_body)
+  a.body = body
+  a.body_fn = source and true or nil
+  a.body_length = body_length
+  a.body_file = opts.body_file
+  a.timeout_ms = ms(opts.timeout)
+  a.connect_timeout_ms = ms(opts.connect_timeout)
+  a.follow_redirects = opts.follow_redirects
+  a.max_redirects = opts.max_redirects
+  a.verify_tls = opts.verify_tls
+  a.proxy = opts.proxy
+  a.http_version = version
+  a.max_body = opts.max_body
+  a.resolve = resolve
+  a.stream = stream
+  local r1, r2, r3, r4 = c.request(a)
+  a.body = nil -- (nor keeps a body alive)
   if not (stream or source) then
     if not r1 then return nil, r2, r3 end
     return setmetatable({ status = r1, body = r3, url = r4, _head = r2 }, Response)
@@ -250,11 +257,15 @@ function M.fetch_all(list, opts)
   -- concurrency tasks take the requests in turn: no task waits idle for
   -- its turn.
   local function worker()
+    local by_url = {} -- this worker's request table for a URL item
     while next_i < n do
       next_i = next_i + 1
       local i = next_i
       local req = list[i]
-      req = type(req) == "string" and { url = req } or req
+      if type(req) == "string" then
+        by_url.url = req
+        req = by_url
+      end
       if opts.timeout and req.timeout == nil then
         local o = {}
         for k, v in pairs(req) do o[k] = v end
