@@ -4,7 +4,7 @@
 local h = require "helper"
 local eddy = h.eddy
 
-local py_pid, base, h2_pid, h2_base, h2_tls_base, tls_dir
+local py_pid, base, full_port, h2_pid, h2_base, h2_tls_base, tls_dir
 
 -- Starts a fixture server (a command line); its pid and base URL, and
 -- the file of what it prints.
@@ -17,14 +17,15 @@ local function start(cmd)
 end
 
 setup(function()
-  py_pid, base = start("python3 tests/fixtures/http_server.py")
+  local out
+  py_pid, base, out = start("python3 tests/fixtures/http_server.py")
+  full_port = tonumber(h.wait_for(out, "full on (%d+)"))
   -- Node's HTTP/2 server, in the clear and over TLS (a throw-away
   -- self-signed certificate: requests to it do not verify)
   tls_dir = os.tmpname()
   os.remove(tls_dir)
   assert(os.execute(("mkdir -p %s && openssl req -x509 -newkey rsa:2048 -nodes -days 1 " ..
     "-subj /CN=localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1"):format(tls_dir, tls_dir, tls_dir)) == 0)
-  local out
   h2_pid, h2_base, out = start(("node tests/fixtures/h2_server.js %s/key.pem %s/cert.pem"):format(tls_dir, tls_dir))
   h2_tls_base = "https://127.0.0.1:" .. h.wait_for(out, "tls on (%d+)")
 end)
@@ -445,6 +446,114 @@ describe("eddy.http client", function()
         assert.matches('"most_concurrent":1}', stats)
       end
       assert.has_error(function() eddy.http.get(h2_base, { http_version = "3" }) end)
+    end)
+  end)
+
+  it("keeps a connect timeout apart from the request's", function()
+    h.run(function()
+      local t0 = eddy.now()
+      local none, err = eddy.http.get("http://127.0.0.1:" .. full_port .. "/", { connect_timeout = 0.3 })
+      assert.is_nil(none)
+      assert.equal("timeout", err)
+      assert.is_true(eddy.now() - t0 < 2, "the connect timeout did not apply")
+      -- a slow answer on a made connection is no connect timeout
+      assert.equal("slow\n", assert(eddy.http.get(base .. "/slow?s=0.5", { connect_timeout = 0.3 })).body)
+    end)
+  end)
+
+  it("goes through a proxy, which resolves the URL's host", function()
+    h.run(function()
+      local res = assert(eddy.http.get("http://no-such-host.invalid/x?y=1", { proxy = base }))
+      assert.equal("proxied GET http://no-such-host.invalid/x?y=1", res.body)
+      -- a proxy named by host name, resolved by eddy
+      local port = base:match(":(%d+)$")
+      res = assert(eddy.http.post("http://example.invalid/p", "b", { proxy = "localhost:" .. port }))
+      assert.equal("proxied POST http://example.invalid/p", res.body)
+      local none, err = eddy.http.get("http://example.invalid/", { proxy = "http://127.0.0.1:1" })
+      assert.is_nil(none)
+      assert.equal("refused", err)
+      none, err = eddy.http.get("http://example.invalid/", { proxy = "http://no-such-proxy.invalid:8080" })
+      assert.is_nil(none)
+      assert.equal("dns failure", err)
+      assert.has_error(function() eddy.http.get(base, { proxy = 8080 }) end)
+    end)
+  end)
+
+  it("fetch_all's timeout applies to each request that has none", function()
+    h.run(function()
+      local results = eddy.http.fetch_all({
+        base .. "/slow?s=2", base .. "/hello", { url = base .. "/slow?s=0.6", timeout = 5 },
+      }, { timeout = 0.3, concurrency = 3 })
+      assert.same({ nil, "timeout" }, { results[1][1], results[1][2] })
+      assert.equal("hello from python\n", results[2][1].body)
+      assert.equal("slow\n", results[3][1].body)
+    end)
+  end)
+
+  it("reuses a kept-alive connection across tasks", function()
+    h.run(function()
+      local app = eddy.http.server()
+      local peers = {}
+      app:get("/", function(req, res)
+        local _, port = req:remote_addr()
+        peers[port] = true
+        res:send("own")
+      end)
+      local server = assert(app:listen("127.0.0.1", 0))
+      local url = "http://127.0.0.1:" .. server:port() .. "/"
+      for _ = 1, 4 do
+        local t = eddy.spawn(function() return assert(eddy.http.get(url)).body end)
+        assert.same({ true, "own" }, { t:join() })
+      end
+      local n = 0
+      for _ in pairs(peers) do n = n + 1 end
+      assert.equal(1, n)
+      server:close()
+    end)
+  end)
+
+  it("refuses a certificate it cannot verify unless told not to", function()
+    h.run(function()
+      local none, err, detail = eddy.http.get(h2_tls_base .. "/slow?ms=1")
+      assert.is_nil(none)
+      assert.equal("tls failure", err)
+      assert.matches("certificate", detail)
+      assert.equal(200, assert(eddy.http.get(h2_tls_base .. "/slow?ms=1", { verify_tls = false })).status)
+    end)
+  end)
+
+  it("a cancelled task's upload from a function stops at once", function()
+    h.run(function()
+      local calls = 0
+      local t = eddy.spawn(function()
+        return eddy.http.request({ url = base .. "/upload", method = "PUT", body = function()
+          calls = calls + 1
+          eddy.sleep(0.05) -- a slow producer
+          return ("p"):rep(1000)
+        end })
+      end)
+      eddy.sleep(0.3)
+      t:cancel()
+      local ok, res, err = t:join()
+      assert.is_true(ok)
+      assert.is_nil(res)
+      assert.equal("cancelled", err)
+      local seen = calls
+      eddy.sleep(0.2)
+      assert.equal(seen, calls) -- no more calls
+      -- cancelled while it waits for the answer, past its body
+      t = eddy.spawn(function()
+        local sent = false
+        return eddy.http.request({ url = base .. "/slow?s=3", body = function()
+          if sent then return nil end
+          sent = true
+          return "x"
+        end })
+      end)
+      eddy.sleep(0.3)
+      t:cancel()
+      assert.same({ true, nil, "cancelled" }, { t:join() })
+      assert.equal(200, assert(eddy.http.get(base .. "/hello")).status)
     end)
   end)
 

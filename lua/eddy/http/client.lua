@@ -56,6 +56,27 @@ end
 
 -- The request's header lines. A body goes without a Content-Type unless
 -- one is given (curl would say it is a form).
+-- host, port of a proxy ("[scheme://][user@]host[:port]"; curl's default
+-- port is 1080, 443 for an https one).
+local function proxy_address(proxy)
+  local scheme = proxy:match("^(%a[%w+.-]*)://")
+  local hostport = proxy:gsub("^%a[%w+.-]*://", ""):match("^[^/?#]*")
+  hostport = hostport:match("@(.*)$") or hostport
+  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
+  return host, tonumber(port) or (scheme and lower(scheme) == "https" and 443 or 1080)
+end
+
+-- The "host:port:address" curl is to use for host, resolved by eddy (on
+-- the loop, unlike curl's resolver thread); nil for an address; false,
+-- detail when the name does not resolve.
+local function resolve_entry(host, port, timeout)
+  if tcp.is_ip(host) then return nil end
+  local addr, err = dns.address(host, { timeout = timeout or 10 })
+  if not addr then return false, format("%s: %s", host, err) end
+  return format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
+end
+
 local NO_LINES = {}
 local function header_lines(headers, has_body)
   if not headers and not has_body then return NO_LINES end
@@ -172,14 +193,16 @@ function M.request(opts)
   if opts.body_file ~= nil and (type(opts.body_file) ~= "string" or opts.body ~= nil) then
     error("bad option 'body_file' to 'request' (a path, and no body)", 2)
   end
+  local proxy = opts.proxy
+  if proxy ~= nil and type(proxy) ~= "string" then
+    error("bad option 'proxy' to 'request' (a URL expected)", 2)
+  end
   local scheme, host, port = split_url(url)
   if not scheme then return nil, host, url end
-  local resolve
-  if not tcp.is_ip(host) then
-    local addr, err = dns.address(host, { timeout = opts.connect_timeout or 10 })
-    if not addr then return nil, "dns failure", format("%s: %s", host, err) end
-    resolve = format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
-  end
+  -- Through a proxy, the proxy resolves the URL's host; eddy the proxy's.
+  if proxy then host, port = proxy_address(proxy) end
+  local resolve, err = resolve_entry(host, port, opts.connect_timeout)
+  if resolve == false then return nil, "dns failure", err end
   local stream = opts.stream and true or nil
   local has_body = opts.body ~= nil or opts.body_file ~= nil
   -- One table of arguments serves every call: c.request reads it before
@@ -197,7 +220,7 @@ function M.request(opts)
   a.follow_redirects = opts.follow_redirects
   a.max_redirects = opts.max_redirects
   a.verify_tls = opts.verify_tls
-  a.proxy = opts.proxy
+  a.proxy = proxy
   a.http_version = version
   a.max_body = opts.max_body
   a.resolve = resolve
