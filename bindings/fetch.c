@@ -76,6 +76,9 @@ typedef struct request_s {
   int up_end;        /* the function said the body ends */
   int up_want;       /* the task is to call the function for more */
   int up_paused;     /* curl's read waits for it */
+  curl_off_t up_length; /* body_length, -1 if none */
+  curl_off_t up_sent;
+  int up_short;      /* the body ended before body_length */
 } request_t;
 
 /* A streamed response's unread bytes, past which curl is paused. */
@@ -107,6 +110,10 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   request_t *r = ud;
   size_t avail = r->up.len - r->up_off;
   if (avail == 0) {
+    if (r->up_end && r->up_length >= 0 && r->up_sent < r->up_length) {
+      r->up_short = 1; /* else the server waits for the rest */
+      return CURL_READFUNC_ABORT;
+    }
     if (r->up_end)
       return 0;
     r->up_want = 1;
@@ -117,6 +124,7 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   size_t len = size * n < avail ? size * n : avail;
   memcpy(p, r->up.data + r->up_off, len);
   r->up_off += len;
+  r->up_sent += (curl_off_t)len;
   if (r->up_off == r->up.len) {
     r->up.len = r->up_off = 0;
     if (!r->up_end) {
@@ -179,6 +187,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 static const char *error_word(request_t *r, CURLcode rc) {
   if (r->too_large)
     return "too large";
+  if (r->up_short)
+    return "upload failed";
   switch (rc) {
   case CURLE_URL_MALFORMAT: return "bad url";
   case CURLE_UNSUPPORTED_PROTOCOL: return "unsupported scheme";
@@ -198,6 +208,18 @@ static const char *error_word(request_t *r, CURLcode rc) {
   case CURLE_PARTIAL_FILE: return "closed";
   default: return "io error";
   }
+}
+
+/* Pushes nil, the error word, and the detail. */
+static int push_failure(lua_State *co, request_t *r) {
+  lua_pushnil(co);
+  lua_pushstring(co, error_word(r, r->rc));
+  if (r->up_short)
+    lua_pushfstring(co, "the body ended after %f of its %f bytes (body_length)",
+                    (lua_Number)r->up_sent, (lua_Number)r->up_length);
+  else
+    lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(r->rc));
+  return 3;
 }
 
 /* Pushes the response: status, head (the header lines), body. */
@@ -229,10 +251,8 @@ static void on_done(eddy__xfer_t *x, CURLcode rc) {
   if (rc == CURLE_OK) {
     n = push_response(co, r);
   } else {
-    lua_pushnil(co);
-    lua_pushstring(co, error_word(r, rc));
-    lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(rc));
-    n = 3;
+    r->rc = rc;
+    n = push_failure(co, r);
   }
   request_free(r);
   eddy__task_wake_end(t, n);
@@ -350,6 +370,7 @@ static int setup(lua_State *L, request_t *r) {
     curl_off_t size = r->upload_size;
     if (r->body_fn) {
       size = (curl_off_t)eddyL_optfield_number(L, 1, "body_length", -1);
+      r->up_length = size;
       curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(e, CURLOPT_READDATA, r);
     } else {
@@ -391,12 +412,6 @@ static int transfer_ready(const request_t *r) {
   }
 }
 
-static int push_failure(lua_State *co, request_t *r) {
-  lua_pushnil(co);
-  lua_pushstring(co, error_word(r, r->rc));
-  lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(r->rc));
-  return 3;
-}
 
 /* The head: status, head lines, url. */
 static int push_head(lua_State *co, request_t *r) {

@@ -381,6 +381,16 @@ describe("eddy.http client", function()
       assert.is_nil(none)
       assert.equal("upload failed", err)
       assert.matches("no more data here", detail)
+      -- a body shorter than its body_length (the server would wait for more)
+      local once = false
+      none, err, detail = eddy.http.post(base .. "/upload", function()
+        if once then return nil end
+        once = true
+        return "0123456789"
+      end, { body_length = 100 })
+      assert.is_nil(none)
+      assert.equal("upload failed", err)
+      assert.equal("the body ended after 10 of its 100 bytes (body_length)", detail)
       none, err, detail = eddy.http.post(base .. "/upload", function() return {} end)
       assert.is_nil(none)
       assert.equal("upload failed", err)

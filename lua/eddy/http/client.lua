@@ -13,7 +13,8 @@
 --   the end), in the requesting task whenever curl wants more (it may
 --   wait on eddy I/O; one chunk is held at a time, curl pausing between);
 --   or an open file, read in chunks. The body goes chunked unless
---   body_length (or a file's size) gives its length.
+--   body_length (or a file's size) gives its length; then at most that
+--   many bytes go, and a body that ends short fails ("upload failed").
 -- body_file: a path whose contents are the body, sent as curl reads it.
 -- http_version: "1.1", or "2": HTTP/2 offered in TLS's ALPN for https (1.1
 --   if the server declines), spoken with prior knowledge for http (h2c:
