@@ -234,7 +234,7 @@ describe("eddy.http client", function()
     end)
   end)
 
-  it("talks to eddy's own server, reusing keep-alive connections", function()
+  it("talks to eddy's own server, reusing keep-alive connections across requests and tasks", function()
     h.run(function()
       local app = eddy.http.server()
       local peers = {}
@@ -248,9 +248,13 @@ describe("eddy.http client", function()
       for _ = 1, 5 do
         assert.equal("own", assert(eddy.http.get(url)).body)
       end
+      for _ = 1, 3 do
+        local t = eddy.spawn(function() return assert(eddy.http.get(url)).body end)
+        assert.same({ true, "own" }, { t:join() })
+      end
       local n = 0
       for _ in pairs(peers) do n = n + 1 end
-      assert.equal(1, n) -- one connection served all five
+      assert.equal(1, n) -- one connection served all eight
       server:close()
     end)
   end)
@@ -497,28 +501,6 @@ describe("eddy.http client", function()
       assert.same({ nil, "timeout" }, { results[1][1], results[1][2] })
       assert.equal("hello from python\n", results[2][1].body)
       assert.equal("slow\n", results[3][1].body)
-    end)
-  end)
-
-  it("reuses a kept-alive connection across tasks", function()
-    h.run(function()
-      local app = eddy.http.server()
-      local peers = {}
-      app:get("/", function(req, res)
-        local _, port = req:remote_addr()
-        peers[port] = true
-        res:send("own")
-      end)
-      local server = assert(app:listen("127.0.0.1", 0))
-      local url = "http://127.0.0.1:" .. server:port() .. "/"
-      for _ = 1, 4 do
-        local t = eddy.spawn(function() return assert(eddy.http.get(url)).body end)
-        assert.same({ true, "own" }, { t:join() })
-      end
-      local n = 0
-      for _ in pairs(peers) do n = n + 1 end
-      assert.equal(1, n)
-      server:close()
     end)
   end)
 
