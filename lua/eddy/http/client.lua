@@ -42,42 +42,58 @@ local M = {}
 
 local DEFAULT_PORTS = { http = 80, https = 443 }
 
--- scheme, host, port of a URL, or nil, err.
-local function split_url(url)
-  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then return nil, "bad url" end
-  scheme = lower(scheme)
-  if not DEFAULT_PORTS[scheme] then return nil, "unsupported scheme" end
-  local hostport = authority:match("@(.*)$") or authority
+-- host, port (nil if none) of a URL's authority (its
+-- "scheme://[user@]host[:port]" start), or nil.
+local function parse_authority(start)
+  local hostport = start:match("^[^:]*://(.*)$")
+  hostport = hostport:match("@(.*)$") or hostport
   local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
   if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
-  if not host or host == "" then return nil, "bad url" end
-  return scheme, host, tonumber(port) or DEFAULT_PORTS[scheme]
+  if not host or host == "" then return nil end
+  return host, tonumber(port)
+end
+
+-- URL starts seen, parsed: { scheme, host, port, is_ip }. URLs to one
+-- host share one; dropped when they grow past 256.
+local starts, nstarts = {}, 0
+
+-- scheme, host, port of a URL and whether host is an address, or nil, err.
+local function split_url(url)
+  local start = url:match("^%a[%w+.-]*://[^/?#]*")
+  if not start then return nil, "bad url" end
+  local known = starts[start]
+  if known then return known[1], known[2], known[3], known[4] end
+  local scheme = lower(start:match("^[^:]*"))
+  if not DEFAULT_PORTS[scheme] then return nil, "unsupported scheme" end
+  local host, port = parse_authority(start)
+  if not host then return nil, "bad url" end
+  port = port or DEFAULT_PORTS[scheme]
+  if nstarts >= 256 then starts, nstarts = {}, 0 end
+  nstarts = nstarts + 1
+  known = { scheme, host, port, tcp.is_ip(host) }
+  starts[start] = known
+  return known[1], known[2], known[3], known[4]
+end
+
+-- host, port of a proxy ("[scheme://][user@]host[:port]"; curl's default
+-- port is 1080, 443 for an https one).
+local function proxy_address(proxy)
+  local scheme = lower(proxy:match("^(%a[%w+.-]*)://") or "http")
+  local start = scheme .. "://" .. proxy:gsub("^%a[%w+.-]*://", ""):match("^[^/?#]*")
+  local host, port = parse_authority(start)
+  return host or "", port or (scheme == "https" and 443 or 1080)
+end
+
+-- The "host:port:address" curl is to use for a host name, resolved by
+-- eddy (on the loop, unlike curl's resolver thread), or nil, detail.
+local function resolve_entry(host, port, timeout)
+  local addr, err = dns.address(host, { timeout = timeout or 10 })
+  if not addr then return nil, format("%s: %s", host, err) end
+  return format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
 end
 
 -- The request's header lines. A body goes without a Content-Type unless
 -- one is given (curl would say it is a form).
--- host, port of a proxy ("[scheme://][user@]host[:port]"; curl's default
--- port is 1080, 443 for an https one).
-local function proxy_address(proxy)
-  local scheme = proxy:match("^(%a[%w+.-]*)://")
-  local hostport = proxy:gsub("^%a[%w+.-]*://", ""):match("^[^/?#]*")
-  hostport = hostport:match("@(.*)$") or hostport
-  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
-  if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
-  return host, tonumber(port) or (scheme and lower(scheme) == "https" and 443 or 1080)
-end
-
--- The "host:port:address" curl is to use for host, resolved by eddy (on
--- the loop, unlike curl's resolver thread); nil for an address; false,
--- detail when the name does not resolve.
-local function resolve_entry(host, port, timeout)
-  if tcp.is_ip(host) then return nil end
-  local addr, err = dns.address(host, { timeout = timeout or 10 })
-  if not addr then return false, format("%s: %s", host, err) end
-  return format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
-end
-
 local NO_LINES = {}
 local function header_lines(headers, has_body)
   if not headers and not has_body then return NO_LINES end
@@ -175,14 +191,16 @@ function M.request(opts)
   local url = opts.url or opts[1]
   if type(url) ~= "string" then error("bad argument #1 to 'request' (url expected)", 2) end
   local body, source, body_length = opts.body, nil, opts.body_length
-  if type(body) == "function" then
-    source, body = body, nil
-  elseif io_type(body) == "file" then
-    local size
-    source, size = file_source(body)
-    body, body_length = nil, body_length or size
-  elseif body ~= nil and type(body) ~= "string" then
-    error("bad option 'body' to 'request' (string, function or file expected)", 2)
+  if body ~= nil and type(body) ~= "string" then
+    if type(body) == "function" then
+      source, body = body, nil
+    elseif io_type(body) == "file" then
+      local size
+      source, size = file_source(body)
+      body, body_length = nil, body_length or size
+    else
+      error("bad option 'body' to 'request' (string, function or file expected)", 2)
+    end
   end
   if body_length ~= nil and (not source or type(body_length) ~= "number" or body_length < 0) then
     error("bad option 'body_length' to 'request' (a size, with a body function or file)", 2)
@@ -198,12 +216,18 @@ function M.request(opts)
   if proxy ~= nil and type(proxy) ~= "string" then
     error("bad option 'proxy' to 'request' (a URL expected)", 2)
   end
-  local scheme, host, port = split_url(url)
+  local scheme, host, port, is_ip = split_url(url)
   if not scheme then return nil, host, url end
   -- Through a proxy, the proxy resolves the URL's host; eddy the proxy's.
-  if proxy then host, port = proxy_address(proxy) end
-  local resolve, err = resolve_entry(host, port, opts.connect_timeout)
-  if resolve == false then return nil, "dns failure", err end
+  if proxy then
+    host, port = proxy_address(proxy)
+    is_ip = tcp.is_ip(host)
+  end
+  local resolve, err
+  if not is_ip then
+    resolve, err = resolve_entry(host, port, opts.connect_timeout)
+    if not resolve then return nil, "dns failure", err end
+  end
   local stream = opts.stream and true or nil
   local has_body = opts.body ~= nil or opts.body_file ~= nil
   -- One table of arguments serves every call: c.request reads it before
