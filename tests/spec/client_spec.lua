@@ -59,14 +59,14 @@ local function h2_burst(url, opts)
       for _, r in ipairs(eddy.http.fetch_all(list, { concurrency = 5 })) do
         local res = r[1]
         bodies[#bodies + 1] = res and res.body or r[2] .. ": " .. r[3]
-        if res then versions[res._head:match("^(HTTP/%S+)")] = true end
+        if res then versions[res.http_version] = true end
       end
     end)
   end
   wg:wait()
   assert.equal(20, #bodies)
   for _, body in ipairs(bodies) do assert.equal("h2 2.0", body) end
-  assert.same({ ["HTTP/2"] = true }, versions)
+  assert.same({ ["2"] = true }, versions)
   return assert(eddy.http.get(url .. "/stats", opts)).body
 end
 
@@ -110,6 +110,7 @@ describe("eddy.http client", function()
       assert.equal("hello from python\n", res.body)
       assert.equal("text/plain", res.headers["content-type"])
       assert.equal(base .. "/hello", res.url)
+      assert.equal("1.1", res.http_version)
       res = assert(eddy.http.get(base .. "/cookies"))
       assert.same({ "a=1", "b=2" }, res.headers["set-cookie"])
       res = assert(eddy.http.get(base .. "/nowhere"))
@@ -579,6 +580,15 @@ describe("eddy.http client", function()
       server:close()
     end)
     assert.has_error(function() eddy.http.configure(5) end)
+  end)
+
+  it("runs the example over HTTP/2 (h2c)", function()
+    local rc, out = h.sh(h.eddy_bin .. " examples/fetch_many.lua --http2 " ..
+      h2_base .. "/slow?ms=300 " .. h2_base .. "/slow?ms=300")
+    assert.equal(0, rc, out)
+    local n = 0
+    for _ in out:gmatch("200%s+6 B%s+[%d.]+ s HTTP/2") do n = n + 1 end
+    assert.equal(2, n, out)
   end)
 
   it("runs the example: total time against the sum of the single times", function()

@@ -8,7 +8,7 @@
 -- request{url, method, headers, body, body_length, timeout,
 --         connect_timeout, follow_redirects, max_redirects, verify_tls,
 --         proxy, http_version = "1.1" | "2", max_body, stream, body_file}
---   -> res {status, headers, body, url} | nil, err, detail
+--   -> res {status, headers, body, url, http_version} | nil, err, detail
 -- body: a string; a function called for each next chunk (a string, nil at
 --   the end), in the requesting task whenever curl wants more (it may
 --   wait on eddy I/O; one chunk is held at a time, curl pausing between);
@@ -163,10 +163,14 @@ function methods.close(res) return res._stream:close() end
 
 local Response = {
   __index = function(res, key)
-    if key ~= "headers" then return methods[key] end
-    local headers = parse_head(rawget(res, "_head"))
-    rawset(res, "headers", headers)
-    return headers
+    if key == "headers" then
+      local headers = parse_head(rawget(res, "_head"))
+      rawset(res, "headers", headers)
+      return headers
+    elseif key == "http_version" then -- "1.1", "2", ... of the status line
+      return rawget(res, "_head"):match("^HTTP/(%S+)")
+    end
+    return methods[key]
   end,
 }
 
