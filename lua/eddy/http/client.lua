@@ -19,8 +19,11 @@
 -- http_version: "1.1", or "2": HTTP/2 offered in TLS's ALPN for https (1.1
 --   if the server declines), spoken with prior knowledge for http (h2c:
 --   the server must speak it). Concurrent HTTP/2 requests to one host, from
---   any tasks, share one connection as streams. Unset: curl's default
---   (HTTP/2 when a TLS server offers it, 1.1 in the clear).
+--   any tasks, share one connection as streams (in the clear only with
+--   libcurl 8 or later: libcurl 7 breaks a reused prior-knowledge
+--   connection, curl issue 10634, so each h2c request has its own). Unset:
+--   curl's default (HTTP/2 when a TLS server offers it, 1.1 in the clear).
+-- proxy: "[scheme://]host[:port]"; the proxy resolves the URL's host.
 -- err is short and stable ("bad url", "unsupported scheme", "dns failure",
 -- "refused", "timeout", "tls failure", "too large", "too many redirects",
 -- "closed", "io error", "upload failed" (the body function raised, or
