@@ -2,7 +2,9 @@
 # bench/fetch.sh: N GETs (default 10,000) at concurrency C (100) against a
 # local nginx (the hello route of bench/http), in one run: eddy's client
 # (eddy.http.fetch_all), curl --parallel (the same libcurl) and Node's
-# fetch. Reports seconds, requests/s and the ratios (medians of ROUNDS).
+# fetch. Reports seconds, requests/s and the ratios (medians of ROUNDS),
+# and each client's CPU time (user + system, median): on a shared machine
+# the steadier measure of what a client spends per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,25 +27,31 @@ cfg=$B/fetch_curl.cfg
 for _ in $(seq "$N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$URL" >> "$cfg"; done
 
 now() { date +%s.%N; }
-run_eddy() { build/eddy bench/fetch/eddy_fetch.lua "$URL" "$N" "$C"; }
-run_curl() { local t0; t0=$(now); curl -s --no-progress-meter --parallel --parallel-max "$C" -K "$cfg"; awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.3f\n", b - a}'; }
-run_node() { node bench/fetch/node_fetch.mjs "$URL" "$N" "$C"; }
+cpu() { /usr/bin/time -f "%U %S" -o "$B/fetch_cpu" "$@"; }
+run_eddy() { cpu build/eddy bench/fetch/eddy_fetch.lua "$URL" "$N" "$C"; }
+run_curl() { local t0; t0=$(now); cpu curl -s --no-progress-meter --parallel --parallel-max "$C" -K "$cfg"; awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.3f\n", b - a}'; }
+run_node() { cpu node bench/fetch/node_fetch.mjs "$URL" "$N" "$C"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A secs
+declare -A secs cpus
 for r in $(seq "$ROUNDS"); do
   for who in eddy curl node; do
     s=$("run_$who")
-    echo "round $r $who: $s s"
+    c=$(awk '{printf "%.2f", $1 + $2}' "$B/fetch_cpu")
+    echo "round $r $who: $s s (CPU $c s)"
     secs[$who]+="$s "
+    cpus[$who]+="$c "
   done
 done
 echo
-echo "| client | seconds for $N GETs | requests/s | eddy ÷ it |"
-echo "|---|---|---|---|"
-e=$(echo "${secs[eddy]}" | tr ' ' '\n' | awk NF | median)
+echo "| client | seconds for $N GETs | requests/s | eddy ÷ it | CPU seconds | eddy ÷ it (CPU) |"
+echo "|---|---|---|---|---|---|"
+med() { echo "$1" | tr ' ' '\n' | awk NF | median; }
+e=$(med "${secs[eddy]}")
+ec=$(med "${cpus[eddy]}")
 for who in eddy curl node; do
-  s=$(echo "${secs[$who]}" | tr ' ' '\n' | awk NF | median)
-  awk -v w="$who" -v s="$s" -v e="$e" -v n="$N" \
-    'BEGIN {printf "| %s | %.3f | %.0f | %.2f |\n", w, s, n / s, s / e}'
+  s=$(med "${secs[$who]}")
+  c=$(med "${cpus[$who]}")
+  awk -v w="$who" -v s="$s" -v e="$e" -v c="$c" -v ec="$ec" -v n="$N" \
+    'BEGIN {printf "| %s | %.3f | %.0f | %.2f | %.2f | %.2f |\n", w, s, n / s, s / e, c, c / ec}'
 done

@@ -1,16 +1,20 @@
 /*
- * fetch.c: the HTTP client's C side (module eddy.c.fetch; lua/eddy/fetch.lua
- * makes eddy.http.request of it). A request is a curl easy handle on the
- * thread's multi handle (core/curl.c) while its task waits; the response
- * head and body are gathered in C and handed over once. The body has a
- * maximum; the task's timeout or cancellation takes the transfer off at
- * once.
+ * fetch.c: the HTTP client's C side (module eddy.c.fetch;
+ * lua/eddy/http/client.lua makes eddy.http.request of it). A request is a
+ * curl easy handle on the thread's multi handle (core/curl.c) while its
+ * task waits; the response head and body are gathered in C and handed over
+ * once. The body has a maximum; the task's timeout or cancellation takes
+ * the transfer off at once. A request whose response is streamed, or whose
+ * body comes from a Lua function, is a transfer object instead: its task
+ * waits on it step by step, and is woken to call the body function when
+ * curl wants bytes (curl's callbacks never call Lua).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/curl.h"
 #include "bindings.h"
@@ -48,19 +52,33 @@ typedef struct request_s {
   size_t max_body;
   int too_large;
   char error[CURL_ERROR_SIZE];
-  /* Streaming (a body reader): body holds what came and was not read
-     yet; the reader waits on `reader` for the head or for more. */
+  /* A transfer object (a streamed response, or a body function) owns
+     the request rather than the task's wait; the task waits on `reader`
+     for what `want` says. A streamed body holds what came and was not
+     read yet. */
+  int boxed;
   int stream;
   size_t total;      /* body bytes so far */
   int paused;        /* curl holds the rest until we have room */
   int finished;      /* the transfer ended, with rc */
   CURLcode rc;
   eddy__waiter_t reader;
-  int reading_head;  /* the reader waits for the head (else the body) */
+  enum { WANT_HEAD, WANT_BODY, WANT_RESULT } want;
   int head_final;    /* the last head is all there */
   int follow;        /* curl follows redirects */
   FILE *upload;      /* body_file: the body, read by curl */
   curl_off_t upload_size;
+  /* A body function: the task hands its chunks over one at a time (`up`,
+     sent from up_off), so at most one chunk waits here. */
+  int body_fn;
+  bytes_t up;
+  size_t up_off;
+  int up_end;        /* the function said the body ends */
+  int up_want;       /* the task is to call the function for more */
+  int up_paused;     /* curl's read waits for it */
+  curl_off_t up_length; /* body_length, -1 if none */
+  curl_off_t up_sent;
+  int up_short;      /* the body ended before body_length */
 } request_t;
 
 /* A streamed response's unread bytes, past which curl is paused. */
@@ -75,7 +93,46 @@ static void request_free(request_t *r) {
   curl_slist_free_all(r->resolve);
   free(r->head.data);
   free(r->body.data);
+  free(r->up.data);
   free(r);
+}
+
+/* What curl pauses in r (CURLPAUSE_*): a direction stays paused until its
+   side has bytes or room. */
+static int pause_mask(const request_t *r) {
+  return (r->paused ? CURLPAUSE_RECV : 0) | (r->up_paused ? CURLPAUSE_SEND : 0);
+}
+
+/* curl wants bytes of a body function's body: what the task handed over,
+   or a pause until the task has called the function again. The task is
+   asked for the next chunk as soon as one is used up. */
+static size_t on_read(char *p, size_t size, size_t n, void *ud) {
+  request_t *r = ud;
+  size_t avail = r->up.len - r->up_off;
+  if (avail == 0) {
+    if (r->up_end && r->up_length >= 0 && r->up_sent < r->up_length) {
+      r->up_short = 1; /* else the server waits for the rest */
+      return CURL_READFUNC_ABORT;
+    }
+    if (r->up_end)
+      return 0;
+    r->up_want = 1;
+    r->up_paused = 1;
+    eddy__curl_mark(&r->xfer);
+    return CURL_READFUNC_PAUSE;
+  }
+  size_t len = size * n < avail ? size * n : avail;
+  memcpy(p, r->up.data + r->up_off, len);
+  r->up_off += len;
+  r->up_sent += (curl_off_t)len;
+  if (r->up_off == r->up.len) {
+    r->up.len = r->up_off = 0;
+    if (!r->up_end) {
+      r->up_want = 1;
+      eddy__curl_mark(&r->xfer);
+    }
+  }
+  return len;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -130,6 +187,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 static const char *error_word(request_t *r, CURLcode rc) {
   if (r->too_large)
     return "too large";
+  if (r->up_short)
+    return "upload failed";
   switch (rc) {
   case CURLE_URL_MALFORMAT: return "bad url";
   case CURLE_UNSUPPORTED_PROTOCOL: return "unsupported scheme";
@@ -151,6 +210,18 @@ static const char *error_word(request_t *r, CURLcode rc) {
   }
 }
 
+/* Pushes nil, the error word, and the detail. */
+static int push_failure(lua_State *co, request_t *r) {
+  lua_pushnil(co);
+  lua_pushstring(co, error_word(r, r->rc));
+  if (r->up_short)
+    lua_pushfstring(co, "the body ended after %f of its %f bytes (body_length)",
+                    (lua_Number)r->up_sent, (lua_Number)r->up_length);
+  else
+    lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(r->rc));
+  return 3;
+}
+
 /* Pushes the response: status, head (the header lines), body. */
 static int push_response(lua_State *co, request_t *r) {
   long status = 0;
@@ -164,14 +235,14 @@ static int push_response(lua_State *co, request_t *r) {
   return 4;
 }
 
-static void stream_wake(request_t *r);
+static void transfer_wake(request_t *r);
 
 static void on_done(eddy__xfer_t *x, CURLcode rc) {
   request_t *r = x->data;
-  if (r->stream) {
+  if (r->boxed) {
     r->finished = 1;
     r->rc = rc;
-    stream_wake(r);
+    transfer_wake(r);
     return;
   }
   eddy__task_t *t = r->task;
@@ -180,10 +251,8 @@ static void on_done(eddy__xfer_t *x, CURLcode rc) {
   if (rc == CURLE_OK) {
     n = push_response(co, r);
   } else {
-    lua_pushnil(co);
-    lua_pushstring(co, error_word(r, rc));
-    lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(rc));
-    n = 3;
+    r->rc = rc;
+    n = push_failure(co, r);
   }
   request_free(r);
   eddy__task_wake_end(t, n);
@@ -260,10 +329,28 @@ static int setup(lua_State *L, request_t *r) {
   if (proxy != NULL)
     curl_easy_setopt(e, CURLOPT_PROXY, proxy);
   const char *version = opt_string(L, "http_version");
-  if (version != NULL)
+  if (version != NULL && strcmp(version, "2") == 0) {
+    /* Over TLS, offered in ALPN (1.1 if the server declines); in the
+       clear, spoken from the first byte (prior knowledge: no Upgrade
+       round trip, and the server must speak h2c). Requests wait for a
+       connection being made to the host, to multiplex on it, rather
+       than each opening its own. */
+    int tls = strncasecmp(opt_string(L, "url"), "https:", 6) == 0;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     strcmp(version, "2") == 0 ? (long)CURL_HTTP_VERSION_2TLS
-                                               : (long)CURL_HTTP_VERSION_1_1);
+                     tls ? (long)CURL_HTTP_VERSION_2TLS
+                         : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    if (tls || curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000) {
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    } else {
+      /* libcurl before 8.0 breaks a prior-knowledge connection it reuses
+         ("Error in the HTTP2 framing layer", curl issue 10634): each such
+         request has a connection of its own. */
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+  } else if (version != NULL) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  }
   const char *resolve = opt_string(L, "resolve");
   if (resolve != NULL) {
     r->resolve = curl_slist_append(NULL, resolve);
@@ -276,15 +363,25 @@ static int setup(lua_State *L, request_t *r) {
   if (body != NULL) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-  } else if (r->upload != NULL) {
-    /* curl reads the file as it sends: local disk, read on the loop. */
-    curl_easy_setopt(e, CURLOPT_READDATA, r->upload);
+  } else if (r->upload != NULL || r->body_fn) {
+    /* curl reads the file as it sends (local disk, read on the loop), or
+       takes what the task hands over. Without a length (-1) the body goes
+       chunked. */
+    curl_off_t size = r->upload_size;
+    if (r->body_fn) {
+      size = (curl_off_t)eddyL_optfield_number(L, 1, "body_length", -1);
+      r->up_length = size;
+      curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(e, CURLOPT_READDATA, r);
+    } else {
+      curl_easy_setopt(e, CURLOPT_READDATA, r->upload);
+    }
     if (strcmp(method, "POST") == 0) {
       curl_easy_setopt(e, CURLOPT_POST, 1L);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, r->upload_size);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
     } else {
       curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, r->upload_size);
+      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
     }
   }
   lua_pop(L, 1);
@@ -295,47 +392,47 @@ static int setup(lua_State *L, request_t *r) {
 }
 
 /* ======================================================================= */
-/* Streaming: a body reader */
+/* Transfer objects: a streamed response, a body function */
 
-static const eddyL_class_t stream_class = {"eddy.http.stream"};
+static const eddyL_class_t transfer_class = {"eddy.http.transfer"};
 
-typedef struct stream_box_s {
+typedef struct transfer_box_s {
   request_t *r;
-} stream_box_t;
+} transfer_box_t;
 
-/* Whether what the reader waits for is there. */
-static int stream_ready(const request_t *r) {
-  return r->body.len > 0 || r->finished || (r->reading_head && r->head_final);
+/* Whether what the task waits for is there (or the body function is to
+   be called). */
+static int transfer_ready(const request_t *r) {
+  if (r->finished || r->up_want)
+    return 1;
+  switch (r->want) {
+  case WANT_HEAD: return r->head_final || r->body.len > 0;
+  case WANT_BODY: return r->body.len > 0;
+  default: return 0;
+  }
 }
 
-static int push_failure(lua_State *co, request_t *r) {
-  lua_pushnil(co);
-  lua_pushstring(co, error_word(r, r->rc));
-  lua_pushstring(co, r->error[0] ? r->error : curl_easy_strerror(r->rc));
+
+/* The head: status, head lines, url. */
+static int push_head(lua_State *co, request_t *r) {
+  long status = 0;
+  char *url = NULL;
+  curl_easy_getinfo(r->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(r->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
+  lua_pushinteger(co, status);
+  lua_pushlstring(co, r->head.data ? r->head.data : "", r->head.len);
+  lua_pushstring(co, url ? url : "");
   return 3;
 }
 
-/* Pushes the reader's answer (it must be ready): the head (status, head
-   lines, url), or the next bytes, nil at the end, or nil, err, detail. */
-static int stream_answer(lua_State *co, request_t *r) {
-  if (r->reading_head) {
-    if (r->finished && r->rc != CURLE_OK)
-      return push_failure(co, r);
-    long status = 0;
-    char *url = NULL;
-    curl_easy_getinfo(r->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(r->xfer.easy, CURLINFO_EFFECTIVE_URL, &url);
-    lua_pushinteger(co, status);
-    lua_pushlstring(co, r->head.data ? r->head.data : "", r->head.len);
-    lua_pushstring(co, url ? url : "");
-    return 3;
-  }
+/* The next bytes of a streamed body, nil at the end, or nil, err, detail. */
+static int push_bytes(lua_State *co, request_t *r) {
   if (r->body.len > 0) {
     lua_pushlstring(co, r->body.data, r->body.len);
     r->body.len = 0;
     if (r->paused && !r->finished) {
       r->paused = 0;
-      curl_easy_pause(r->xfer.easy, CURLPAUSE_CONT); /* may add bytes */
+      curl_easy_pause(r->xfer.easy, pause_mask(r)); /* may add bytes */
     }
     return 1;
   }
@@ -345,63 +442,115 @@ static int stream_answer(lua_State *co, request_t *r) {
   return 1;
 }
 
-static void stream_wake(request_t *r) {
-  if (!eddy__waiter_is_current(r->reader) || !stream_ready(r))
+/* Pushes the answer to a wait that is ready: false when the body function
+   is to be called, else what `want` asks for. */
+static int transfer_answer(lua_State *co, request_t *r) {
+  if (r->up_want && !r->finished) {
+    r->up_want = 0;
+    lua_pushboolean(co, 0);
+    return 1;
+  }
+  switch (r->want) {
+  case WANT_HEAD:
+    if (r->finished && r->rc != CURLE_OK)
+      return push_failure(co, r);
+    return push_head(co, r);
+  case WANT_BODY:
+    return push_bytes(co, r);
+  default:
+    if (r->rc != CURLE_OK)
+      return push_failure(co, r);
+    return push_response(co, r);
+  }
+}
+
+static void transfer_wake(request_t *r) {
+  if (!eddy__waiter_is_current(r->reader) || !transfer_ready(r))
     return;
   eddy__task_t *t = r->reader.task;
   r->reader.task = NULL;
   lua_State *co = eddy__task_wake_begin(t);
-  eddy__task_wake_end(t, stream_answer(co, r));
+  eddy__task_wake_end(t, transfer_answer(co, r));
 }
 
 static void on_progress(eddy__xfer_t *x) {
-  stream_wake(x->data);
+  transfer_wake(x->data);
 }
 
-static void stream_detach(eddy__task_t *t) {
+static void transfer_detach(eddy__task_t *t) {
   request_t *r = t->wait_data;
-  r->reader.task = NULL; /* the transfer goes on; a later read resumes */
+  r->reader.task = NULL; /* the transfer goes on; a later wait resumes */
 }
 
-static const eddy__wait_ops_t stream_ops = {"http body", stream_detach, NULL};
+static const eddy__wait_ops_t transfer_ops = {"http transfer", transfer_detach,
+                                              NULL};
 
-static request_t *check_stream(lua_State *L) {
-  request_t *r = ((stream_box_t *)eddyL_checkobject(L, 1, &stream_class))->r;
+static request_t *check_transfer(lua_State *L) {
+  request_t *r =
+      ((transfer_box_t *)eddyL_checkobject(L, 1, &transfer_class))->r;
   if (r == NULL)
     luaL_error(L, "the response body was closed");
   return r;
 }
 
-static int stream_wait(lua_State *L, int head) {
+static int transfer_wait(lua_State *L, int want) {
   eddy_runtime_t *rt = eddyL_runtime(L);
-  request_t *r = check_stream(L);
+  request_t *r = check_transfer(L);
   if (eddy__waiter_is_current(r->reader))
     return luaL_error(L, "another task reads this response");
-  r->reading_head = head;
-  if (stream_ready(r) || (head && r->head.len > 0 && r->finished))
-    return stream_answer(L, r);
+  r->want = want;
+  if (transfer_ready(r))
+    return transfer_answer(L, r);
   int64_t ms = eddyL_opttimeout(L, 2, -1);
-  eddy__task_t *t = eddyL_begin_wait(L, rt, &stream_ops);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &transfer_ops);
   if (t == NULL)
     return eddy__task_yield(&rt->sched, L);
-  eddy__task_wait(t, &stream_ops, r, ms);
+  eddy__task_wait(t, &transfer_ops, r, ms);
   r->reader = eddy__waiter_of(t);
   return eddy__task_yield(&rt->sched, L);
 }
 
-/* stream:head([timeout]) -> status, head, url | nil, err, detail */
-static int stream_head(lua_State *L) {
-  return stream_wait(L, 1);
+/* Each wait answers false when the body function is to be called (then
+   transfer:feed), else: */
+
+/* transfer:head([timeout]) -> status, head, url | nil, err, detail */
+static int transfer_head(lua_State *L) {
+  return transfer_wait(L, WANT_HEAD);
 }
 
-/* stream:read([timeout]) -> bytes | nil (the end) | nil, err, detail */
-static int stream_read(lua_State *L) {
-  return stream_wait(L, 0);
+/* transfer:read([timeout]) -> bytes | nil (the end) | nil, err, detail */
+static int transfer_read(lua_State *L) {
+  return transfer_wait(L, WANT_BODY);
 }
 
-/* stream:close(): the transfer stops if it still runs. */
-static int stream_close(lua_State *L) {
-  stream_box_t *box = eddyL_toobject(L, 1);
+/* transfer:result() -> status, head, body, url | nil, err, detail */
+static int transfer_result(lua_State *L) {
+  return transfer_wait(L, WANT_RESULT);
+}
+
+/* transfer:feed(chunk | nil): the body function's answer, nil at the
+   body's end. Unpauses curl from outside its callbacks. */
+static int transfer_feed(lua_State *L) {
+  request_t *r = check_transfer(L);
+  size_t len = 0;
+  const char *chunk = luaL_optlstring(L, 2, NULL, &len);
+  if (!r->body_fn || r->up_end)
+    return luaL_error(L, "no body is wanted");
+  if (chunk == NULL)
+    r->up_end = 1;
+  else if (bytes_add(&r->up, chunk, len) != 0)
+    return eddyL_error(L, EDDY_ENOMEM);
+  if (r->up_paused && !r->finished) {
+    r->up_paused = 0;
+    curl_easy_pause(r->xfer.easy, pause_mask(r));
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* transfer:close(): the transfer stops if it still runs. */
+static int transfer_close(lua_State *L) {
+  transfer_box_t *box = eddyL_toobject(L, 1);
   request_t *r = box->r;
   if (r == NULL)
     return 0;
@@ -416,10 +565,12 @@ static int stream_close(lua_State *L) {
   return 0;
 }
 
-/* request(opts) -> status, head, body, url | nil, err, detail. opts (made
-   by fetch.lua): url, method, header_lines, body, timeout_ms,
-   connect_timeout_ms, follow_redirects, max_redirects, verify_tls, proxy,
-   http_version, max_body, resolve ("host:port:address"). */
+/* request(opts) -> status, head, body, url | nil, err, detail, or a
+   transfer object when opts.stream or opts.body_fn. opts (made by
+   client.lua): url, method, header_lines, body, body_file, body_fn,
+   body_length, timeout_ms, connect_timeout_ms, follow_redirects,
+   max_redirects, verify_tls, proxy, http_version, max_body, stream,
+   resolve ("host:port:address"). */
 static int fetch_request(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -437,6 +588,9 @@ static int fetch_request(lua_State *L) {
   r->xfer.on_progress = on_progress;
   r->max_body = (size_t)eddyL_optfield_number(L, 1, "max_body", 64.0 * 1024 * 1024);
   r->stream = eddyL_optfield_boolean(L, 1, "stream", 0);
+  r->body_fn = eddyL_optfield_boolean(L, 1, "body_fn", 0);
+  r->up_want = r->body_fn; /* the first chunk before curl asks */
+  r->boxed = r->stream || r->body_fn;
   const char *file = opt_string(L, "body_file");
   if (file != NULL && (r->upload = fopen(file, "rb")) == NULL) {
     int e = errno;
@@ -452,14 +606,14 @@ static int fetch_request(lua_State *L) {
     r->upload_size = (curl_off_t)st.st_size;
   }
   int obj = 0;
-  if (r->stream) {
+  if (r->boxed) {
     /* Owned by its Lua object from now on. */
-    stream_box_t *box = eddyL_newobject(L, &stream_class, sizeof *box);
+    transfer_box_t *box = eddyL_newobject(L, &transfer_class, sizeof *box);
     box->r = r;
     obj = lua_gettop(L);
   }
   int err = setup(L, r) == 0 ? eddy__curl_start(rt, &r->xfer) : EDDY_ENOMEM;
-  if (r->stream) {
+  if (r->boxed) {
     lua_settop(L, obj);
     if (err != 0)
       return eddyL_error(L, err); /* the object's __gc frees it */
@@ -488,20 +642,22 @@ static int fetch_limits(lua_State *L) {
   return 1;
 }
 
-static int stream_close_checked(lua_State *L) {
-  eddyL_checkobject(L, 1, &stream_class);
-  return stream_close(L);
+static int transfer_close_checked(lua_State *L) {
+  eddyL_checkobject(L, 1, &transfer_class);
+  return transfer_close(L);
 }
 
-static const luaL_Reg stream_methods[] = {
-    {"head", stream_head},
-    {"read", stream_read},
-    {"close", stream_close_checked},
+static const luaL_Reg transfer_methods[] = {
+    {"head", transfer_head},
+    {"read", transfer_read},
+    {"result", transfer_result},
+    {"feed", transfer_feed},
+    {"close", transfer_close_checked},
     {NULL, NULL},
 };
 
-static const luaL_Reg stream_meta[] = {
-    {"__gc", stream_close},
+static const luaL_Reg transfer_meta[] = {
+    {"__gc", transfer_close},
     {NULL, NULL},
 };
 
@@ -512,7 +668,7 @@ static const luaL_Reg fetch_funcs[] = {
 };
 
 int luaopen_eddy_c_fetch(lua_State *L) {
-  eddyL_newclass(L, &stream_class, stream_methods, stream_meta);
+  eddyL_newclass(L, &transfer_class, transfer_methods, transfer_meta);
   eddyL_newlib(L, fetch_funcs);
   return 1;
 }

@@ -28,11 +28,17 @@ struct eddy__curl_s {
   eddy__xfer_t *marked; /* transfers whose owners are to hear of them */
 };
 
-/* A socket curl asked to watch: freed in its close callback. */
+/* A socket curl asked to watch: freed in its close callback. When curl
+   is done with it for now (a connection back in its cache), it stays
+   watched for what it was (unreferenced: it keeps no loop running), so
+   that the next request on it, which most often wants the same, costs no
+   epoll_ctl; the first event it gets while unwanted stops it. */
 typedef struct watched_s {
   uv_poll_t poll;
   curl_socket_t fd;
   eddy__curl_t *c;
+  int events; /* UV_READABLE | UV_WRITABLE watched now; 0: stopped */
+  int wanted; /* curl wants to hear of it */
 } watched_t;
 
 /* Hands each transfer that ended to its owner. */
@@ -79,8 +85,17 @@ static void collect(eddy__curl_t *c) {
   }
 }
 
+static void unwatch(watched_t *w) {
+  uv_poll_stop(&w->poll);
+  w->events = 0;
+}
+
 static void on_poll(uv_poll_t *poll, int status, int events) {
   watched_t *w = poll->data;
+  if (!w->wanted) {
+    unwatch(w); /* an idle connection closed or spoke: curl sees it later */
+    return;
+  }
   int flags = status < 0 ? CURL_CSELECT_ERR
                          : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
                                ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
@@ -145,8 +160,12 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   watched_t *w = socketp;
   if (what == CURL_POLL_REMOVE) {
     if (w != NULL) {
-      if (!uv_is_closing((uv_handle_t *)&w->poll))
-        uv_poll_stop(&w->poll);
+      w->wanted = 0;
+      uv_unref((uv_handle_t *)&w->poll); /* an idle connection keeps no
+                                            run going */
+      /* Writable would fire at once: no use keeping that. */
+      if ((w->events & UV_WRITABLE) && !uv_is_closing((uv_handle_t *)&w->poll))
+        unwatch(w);
       curl_multi_assign(c->multi, fd, NULL);
     }
     return 0;
@@ -157,9 +176,15 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
       return -1; /* curl fails the transfer */
     curl_multi_assign(c->multi, fd, w);
   }
+  w->wanted = 1;
+  uv_ref((uv_handle_t *)&w->poll);
   int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
                (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-  uv_poll_start(&w->poll, events, on_poll);
+  if (events != w->events) {
+    /* libuv re-arms the descriptor on every start, even to the same. */
+    uv_poll_start(&w->poll, events, on_poll);
+    w->events = events;
+  }
   return 0;
 }
 
@@ -189,6 +214,8 @@ static eddy__curl_t *multi_of(eddy_runtime_t *rt) {
   curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  /* HTTP/2 requests to one host share its connection. */
+  curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   rt->curl = c;
   return c;
 }

@@ -14,6 +14,7 @@ PACKAGES=(
   libc-ares-dev      # DNS on the loop
   libcurl4-openssl-dev # the HTTP client (libcurl's multi interface)
   python3            # an independent HTTP server for the client's tests
+  openssl            # a throw-away certificate for the client's HTTP/2-over-TLS test
   libhiredis-dev     # the Redis client's reply parser
   libmariadb-dev     # the MySQL client (MariaDB Connector/C, non-blocking API)
   redis-server       # a real Redis for the Redis client's and queues' tests
@@ -37,8 +38,9 @@ for p in "${PACKAGES[@]}"; do
   case "$p" in \#*) continue ;; esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm run the independent WebSocket and browser clients; any
-# install of them will do (Debian's, or NodeSource's).
+# Node.js and npm run the independent WebSocket and browser clients and
+# the HTTP/2 server of the client's tests; any install of them will do
+# (Debian's, or NodeSource's).
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
