@@ -116,6 +116,21 @@ eddy__stream_t *eddyL_tcp_take(lua_State *L, int idx);
    it; opts at opts_idx: max_message, write_buffer. */
 int eddyL_ws_new(lua_State *L, eddy__stream_t *s, int client, int opts_idx);
 
+/* TLS for the bindings (bindings/tls.c). A server's configuration from
+   the tls options table at idx (new, one reference), or a client's (kept
+   per option set by the runtime: borrowed); NULL with the reason. Bad
+   options raise. */
+struct eddy__tls_config_s;
+struct eddy__tls_config_s *eddyL_tls_server(lua_State *L, int idx,
+                                            char *reason);
+struct eddy__tls_config_s *eddyL_tls_client(lua_State *L, int idx,
+                                            char *reason);
+/* Pushes nil, the error's string and, for a TLS failure, its reason. */
+int eddyL_tls_fail(lua_State *L, int err, const char *reason);
+/* Pushes what the stream's TLS agreed on (version, cipher, alpn,
+   server_name, resumed) as a table, or nil. */
+int eddyL_tls_info(lua_State *L, eddy__stream_t *s);
+
 /* The openers of the C modules, named eddy.c.<mod>. */
 /* Runs the loop with the function at index `first` as the main task, the
    loop run by run_loop (one thread, or a group's first); pushes true,

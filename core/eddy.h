@@ -48,7 +48,8 @@ extern "C" {
   X(DEADLOCK, -16, "deadlock")                              \
   X(IO, -17, "io error")                                    \
   X(MFILE, -18, "too many open files")                      \
-  X(ISDIR, -19, "is a directory")
+  X(ISDIR, -19, "is a directory")                           \
+  X(TLS, -20, "tls failure")
 
 typedef enum eddy_errno_e {
   EDDY_OK = 0,
