@@ -125,6 +125,13 @@ struct eddy__tls_config_s *eddyL_tls_server(lua_State *L, int idx,
                                             char *reason);
 struct eddy__tls_config_s *eddyL_tls_client(lua_State *L, int idx,
                                             char *reason);
+/* A listener's TLS, from opts.tls of the options table at idx (NULL when
+   absent) and its handshake_timeout; 0, or -1 with the reason. */
+int eddyL_tls_listen(lua_State *L, int idx, struct eddy__tls_config_s **cfg,
+                     uint64_t *handshake_ms, char *reason);
+/* server:reload_tls(opts) for the configuration in *slot: swaps in the
+   one made from the table at idx; pushes true, or nil, err, reason. */
+int eddyL_tls_reload(lua_State *L, struct eddy__tls_config_s **slot, int idx);
 /* Pushes nil, the error's string and, for a TLS failure, its reason. */
 int eddyL_tls_fail(lua_State *L, int err, const char *reason);
 /* Pushes what the stream's TLS agreed on (version, cipher, alpn,

@@ -30,7 +30,6 @@ static const eddyL_class_t server_class = {"eddy.tcp.server"};
 #define DEFAULT_CONNECT_MS 10000
 #define CLOSE_LINGER_MS 5000
 #define MAX_DELIM 64
-#define DEFAULT_HANDSHAKE_MS 10000
 
 enum read_mode { READ_N, READ_SOME, READ_LINE, READ_UNTIL };
 
@@ -877,20 +876,11 @@ static int tcp_listen(lua_State *L) {
   int max_conns = (int)eddyL_optfield_number(L, 3, "max_connections", 0);
   conn_opts_t opts;
   read_conn_opts(L, 3, &opts);
-  eddy__tls_config_t *tls = NULL;
-  uint64_t hs_ms = 0;
-  if (lua_type(L, 3) == LUA_TTABLE) {
-    lua_getfield(L, 3, "tls");
-    if (!lua_isnil(L, -1)) {
-      char reason[EDDY__TLS_REASON];
-      hs_ms = (uint64_t)eddy__timeout_ms(eddyL_optfield_number(
-          L, -1, "handshake_timeout", DEFAULT_HANDSHAKE_MS / 1000.0));
-      tls = eddyL_tls_server(L, -1, reason);
-      if (tls == NULL)
-        return eddyL_tls_fail(L, EDDY_ETLS, reason);
-    }
-    lua_pop(L, 1);
-  }
+  eddy__tls_config_t *tls;
+  uint64_t hs_ms;
+  char reason[EDDY__TLS_REASON];
+  if (eddyL_tls_listen(L, 3, &tls, &hs_ms, reason) != 0)
+    return eddyL_tls_fail(L, EDDY_ETLS, reason);
 
   server_t **box = eddyL_newobject(L, &server_class, sizeof *box);
   *box = NULL;
@@ -1002,17 +992,7 @@ static int server_local_addr(lua_State *L) {
 /* server:reload_tls(tls_opts) -> true, or nil, err, reason: new
    handshakes use the new certificate; open connections keep theirs. */
 static int server_reload_tls(lua_State *L) {
-  server_t *srv = check_server(L);
-  char reason[EDDY__TLS_REASON];
-  if (srv->tls == NULL)
-    return luaL_error(L, "the server does not speak TLS");
-  eddy__tls_config_t *cfg = eddyL_tls_server(L, 2, reason);
-  if (cfg == NULL)
-    return eddyL_tls_fail(L, EDDY_ETLS, reason);
-  eddy__tls_config_unref(srv->tls);
-  srv->tls = cfg;
-  lua_pushboolean(L, 1);
-  return 1;
+  return eddyL_tls_reload(L, &check_server(L)->tls, 2);
 }
 
 static int server_connections(lua_State *L) {

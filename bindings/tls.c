@@ -12,6 +12,7 @@
 
 #define CONFIG_META "eddy.tls.config"
 #define MAX_ALPN 255
+#define DEFAULT_HANDSHAKE_S 10.0
 
 static int absindex(lua_State *L, int idx) {
   return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1;
@@ -138,6 +139,39 @@ eddy__tls_config_t *eddyL_tls_server(lua_State *L, int idx, char *reason) {
     return NULL;
   }
   return cfg;
+}
+
+int eddyL_tls_listen(lua_State *L, int idx, eddy__tls_config_t **cfg,
+                     uint64_t *handshake_ms, char *reason) {
+  *cfg = NULL;
+  *handshake_ms = 0;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return 0;
+  lua_getfield(L, idx, "tls");
+  if (!lua_isnil(L, -1)) {
+    *handshake_ms = (uint64_t)eddy__timeout_ms(eddyL_optfield_number(
+        L, -1, "handshake_timeout", DEFAULT_HANDSHAKE_S));
+    *cfg = eddyL_tls_server(L, -1, reason);
+    if (*cfg == NULL) {
+      lua_pop(L, 1);
+      return -1;
+    }
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+int eddyL_tls_reload(lua_State *L, eddy__tls_config_t **slot, int idx) {
+  char reason[EDDY__TLS_REASON];
+  if (*slot == NULL)
+    return luaL_error(L, "the server does not speak TLS");
+  eddy__tls_config_t *cfg = eddyL_tls_server(L, idx, reason);
+  if (cfg == NULL)
+    return eddyL_tls_fail(L, EDDY_ETLS, reason);
+  eddy__tls_config_unref(*slot);
+  *slot = cfg;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int config_gc(lua_State *L) {
