@@ -7,6 +7,8 @@
 --
 -- request{url, method, headers, body, timeout, connect_timeout,
 --         follow_redirects, max_redirects, verify_tls, proxy,
+--         tls = {verify, ca, cert, key} (eddy.tcp's names; verify_tls is
+--         the older name of tls.verify),
 --         http_version = "1.1" | "2", max_body, stream, body_file}
 -- body_file: a path whose contents are the body, sent as curl reads it.
 --   -> res {status, headers, body, url} | nil, err, detail
@@ -118,6 +120,9 @@ function M.request(opts)
     resolve = format("%s:%d:%s", host, port, addr:find(":", 1, true) and "[" .. addr .. "]" or addr)
   end
   local stream = opts.stream and true or nil
+  local tls = opts.tls or {}
+  local verify = opts.verify_tls
+  if tls.verify ~= nil then verify = tls.verify end
   local status, head, body, final_url = c.request({
     url = url,
     method = opts.method and opts.method:upper() or ((opts.body or opts.body_file) and "POST" or "GET"),
@@ -128,7 +133,10 @@ function M.request(opts)
     connect_timeout_ms = ms(opts.connect_timeout),
     follow_redirects = opts.follow_redirects,
     max_redirects = opts.max_redirects,
-    verify_tls = opts.verify_tls,
+    verify_tls = verify,
+    tls_ca = tls.ca,
+    tls_cert = tls.cert,
+    tls_key = tls.key,
     proxy = opts.proxy,
     http_version = opts.http_version,
     max_body = opts.max_body,
