@@ -499,12 +499,20 @@ static int read_plain(eddy__stream_t *s) {
     int e = SSL_get_error(t->ssl, n);
     if (e == SSL_ERROR_WANT_READ)
       break;
-    if (e == SSL_ERROR_ZERO_RETURN) {
-      s->rerr = EDDY_ECLOSED; /* close_notify */
-    } else {
+    int err = EDDY_ECLOSED; /* close_notify */
+    if (e != SSL_ERROR_ZERO_RETURN) {
       take_reason(t->ssl, t->reason, "read failed");
-      s->rerr = EDDY_ETLS;
+      err = EDDY_ETLS;
     }
+    if (heard) {
+      /* The last bytes and the end came in one read: the owner takes the
+         bytes first, as it would over plain TCP, where the end comes in
+         a read of its own. */
+      s->on_read(s);
+      if (s->flags & EDDY__STREAM_CLOSING)
+        return 0;
+    }
+    s->rerr = err;
     eddy__stream_read_stop(s);
     heard = 1;
     break;
