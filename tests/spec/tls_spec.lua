@@ -46,50 +46,9 @@ local function server_tls(dir, extra)
 end
 
 -- =========================================================================
--- Background programs
+-- Servers
 
-local function wait_until(cond, limit)
-  local deadline = eddy.now() + (limit or 10)
-  repeat
-    local v = cond()
-    if v then return v end
-    eddy.sleep(0.02)
-  until eddy.now() > deadline
-  return cond()
-end
-
-local Job = {}
-Job.__index = Job
-
-local function spawn(cmd)
-  local dir = tmpdir()
-  os.execute(("( (%s) > %s/out 2>&1 & echo $! > %s/pid; wait $!; echo $? > %s/rc.tmp;"
-    .. " mv %s/rc.tmp %s/rc ) < /dev/null > /dev/null 2>&1 &"):format(cmd, dir, dir, dir, dir, dir))
-  return setmetatable({ dir = dir }, Job)
-end
-
-function Job:output() return read_file(self.dir .. "/out") end
-
-function Job:expect(pattern, limit)
-  return wait_until(function() return self:output():match(pattern) end, limit)
-end
-
-function Job:kill()
-  local pid = wait_until(function() return read_file(self.dir .. "/pid"):match("%d+") end, 5)
-  if pid then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-end
-
--- Waits for the end (killing it after limit seconds): status, output.
-function Job:wait(limit)
-  local rc = wait_until(function() return read_file(self.dir .. "/rc"):match("%d+") end, limit or 20)
-  if not rc then
-    self:kill()
-    wait_until(function() return read_file(self.dir .. "/rc"):match("%d+") end, 5)
-  end
-  local out = self:output()
-  os.execute("rm -rf " .. self.dir)
-  return tonumber(rc) or "timeout", out
-end
+local spawn, wait_until = h.spawn, h.wait_until
 
 local function free_port()
   local s = assert(eddy.tcp.listen("127.0.0.1", 0, { reuseport = false }))
