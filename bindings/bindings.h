@@ -135,7 +135,7 @@ int eddyL_tls_reload(lua_State *L, struct eddy__tls_config_s **slot, int idx);
 /* Pushes nil, the error's string and, for a TLS failure, its reason. */
 int eddyL_tls_fail(lua_State *L, int err, const char *reason);
 /* Pushes what the stream's TLS agreed on (version, cipher, alpn,
-   server_name, resumed) as a table, or nil. */
+   server_name, resumed, peer) as a table, or nil. */
 int eddyL_tls_info(lua_State *L, eddy__stream_t *s);
 
 /* The openers of the C modules, named eddy.c.<mod>. */

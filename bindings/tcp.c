@@ -654,7 +654,8 @@ static int conn_starttls(lua_State *L) {
 }
 
 /* conn:tls() -> what TLS agreed on (version, cipher, alpn, server_name,
-   resumed), or nil for a plain connection. */
+   resumed; peer: the subject of the peer's certificate, if it sent one),
+   or nil for a plain connection. */
 static int conn_tls(lua_State *L) {
   conn_t *c = check_conn(L);
   if (conn_is_closed(c)) {

@@ -253,7 +253,7 @@ int eddyL_tls_info(lua_State *L, eddy__stream_t *s) {
     lua_pushnil(L);
     return 1;
   }
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushstring(L, info.version);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, info.cipher);
@@ -265,6 +265,10 @@ int eddyL_tls_info(lua_State *L, eddy__stream_t *s) {
   if (info.server_name != NULL) {
     lua_pushstring(L, info.server_name);
     lua_setfield(L, -2, "server_name");
+  }
+  if (info.peer[0] != '\0') {
+    lua_pushstring(L, info.peer);
+    lua_setfield(L, -2, "peer");
   }
   lua_pushboolean(L, info.resumed);
   lua_setfield(L, -2, "resumed");

@@ -670,6 +670,10 @@ void eddy__tls_info(const eddy__stream_t *s, eddy__tls_info_t *info) {
   info->alpn_len = alpn_len;
   info->server_name = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
   info->resumed = SSL_session_reused(t->ssl);
+  X509 *peer = SSL_get0_peer_certificate(t->ssl);
+  if (peer != NULL)
+    X509_NAME_oneline(X509_get_subject_name(peer), info->peer,
+                      sizeof info->peer);
 }
 
 void eddy__tls_free(eddy__stream_t *s) {

@@ -68,6 +68,7 @@ typedef struct eddy__tls_info_s {
   const char *alpn; /* NULL: none agreed */
   size_t alpn_len;
   const char *server_name; /* asked for by the client (SNI), or NULL */
+  char peer[256]; /* the peer certificate's subject ("/CN=..."), or "" */
   int resumed;
   int done; /* the handshake has finished */
 } eddy__tls_info_t;

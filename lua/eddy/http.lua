@@ -96,7 +96,8 @@ function request_methods.body(req)
 end
 
 -- req:tls() -> what TLS agreed on (version, cipher, alpn, server_name,
--- resumed) for an HTTPS request, or nil.
+-- resumed, peer: a client certificate's subject) for an HTTPS request, or
+-- nil.
 function request_methods.tls(req)
   return req._res:_tls()
 end

@@ -414,10 +414,14 @@ http {
 
   it("asks clients for certificates (verify on a server); a server that speaks first waits for the handshake", function()
     local got = h.run(function()
+      local peers = {}
       local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
         conn:write("banner\n") -- before the handshake is through
         local line = conn:read_line()
-        if line then conn:write("echo " .. line .. "\n") end
+        if line then
+          peers[#peers + 1] = conn:tls().peer
+          conn:write("echo " .. line .. "\n")
+        end
       end, { tls = server_tls(D, { verify = true, ca = D .. "/ca.pem" }) }))
       local port = srv:port()
       local r = {}
@@ -427,16 +431,20 @@ http {
       r.banner = conn:read_line({ timeout = 5 })
       assert(conn:write("x\n"))
       r.echo = conn:read_line({ timeout = 5 })
+      r.server_cert = conn:tls().peer
       conn:close()
       -- TLS 1.3: the client hears of its missing certificate at its first read
       local c2 = eddy.tcp.connect("localhost", port, { tls = { ca = D .. "/ca.pem" } })
       r.nocert = c2 and { c2:read_line({ timeout = 5 }) } or "refused at connect"
       if c2 then c2:close() end
       srv:close()
+      r.peers = peers
       return r
     end)
     assert.equal("banner", got.banner)
     assert.equal("echo x", got.echo)
+    assert.same({ "/CN=a.test" }, got.peers)
+    assert.equal("/CN=localhost", got.server_cert)
     assert.equal("tls failure", got.nocert[2])
   end)
 
