@@ -191,8 +191,9 @@ static int set_algorithms(SSL_CTX *ctx, const eddy__tls_opts_t *o,
   SSL_CTX_set_min_proto_version(ctx, proto_version(o->min_version));
   if (o->max_version)
     SSL_CTX_set_max_proto_version(ctx, proto_version(o->max_version));
+  const char *suites = o->ciphersuites;
   if ((o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) ||
-      (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1)) {
+      (suites && SSL_CTX_set_ciphersuites(ctx, suites) != 1)) {
     take_reason(NULL, reason, "bad cipher list");
     return -1;
   }
