@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -22,7 +23,9 @@
 #define SESSIONS 32        /* a client's saved sessions, by host and port */
 #define SESSION_KEY 128
 #define PIECE 16384        /* one record's worth of plaintext */
-#define WBIO_KEEP 65536    /* a bigger output buffer is not kept */
+#define WBIO_KEEP 16384    /* an output buffer bigger than this ... */
+#define WBIO_SMALL 4096    /* ... is dropped after a flush smaller than this */
+#define WRITE_SLICE 65536  /* plaintext encrypted before a flush */
 
 typedef struct name_ctx_s {
   char *name; /* "example.com" or "*.example.com" */
@@ -315,7 +318,9 @@ void eddy__tls_config_unref(eddy__tls_config_t *cfg) {
 /* ======================================================================= */
 /* Output */
 
-/* Hands OpenSSL's output (records, alerts) to the socket. */
+/* Hands OpenSSL's output (records, alerts) to the socket. Emptying a
+   memory BIO clears all the memory it holds: a buffer that a big write
+   grew is dropped at the next small flush rather than cleared at each. */
 static int flush(eddy__stream_t *s) {
   eddy__tls_t *t = s->tls;
   char *p;
@@ -324,8 +329,9 @@ static int flush(eddy__stream_t *s) {
     return 0;
   uv_buf_t b = uv_buf_init(p, (unsigned)len);
   int rc = eddy__stream_write_raw(s, &b, 1);
-  if (len > WBIO_KEEP) {
-    /* A big write grew the buffer: give it back rather than keep it. */
+  BUF_MEM *bm;
+  BIO_get_mem_ptr(t->wbio, &bm);
+  if (bm->max > WBIO_KEEP && len < WBIO_SMALL) {
     BIO *fresh = BIO_new(BIO_s_mem());
     if (fresh != NULL) {
       SSL_set0_wbio(t->ssl, fresh);
@@ -340,7 +346,7 @@ static int flush(eddy__stream_t *s) {
 static int put(eddy__stream_t *s, const char *p, size_t len) {
   eddy__tls_t *t = s->tls;
   while (len > 0) {
-    int n = len > WBIO_KEEP ? WBIO_KEEP : (int)len;
+    int n = len > WRITE_SLICE ? WRITE_SLICE : (int)len;
     ERR_clear_error();
     int rc = SSL_write(t->ssl, p, n);
     if (rc <= 0) {
