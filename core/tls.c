@@ -416,15 +416,15 @@ void eddy__tls_close_notify(eddy__stream_t *s) {
 /* ======================================================================= */
 /* Input and the handshake */
 
-static void log_failure(eddy__stream_t *s, const char *what) {
+static void log_failure(eddy__stream_t *s, int level, const char *what) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   char ip[EDDY__ADDR_TEXT] = "?";
   int port = 0;
   if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0)
     eddy__addr_name((struct sockaddr *)&ss, ip, &port);
-  eddy__log(s->rt, EDDY_LOG_WARN, "tls: %s from %s port %d: %s", what, ip,
-            port, s->tls->reason);
+  eddy__log(s->rt, level, "tls: %s from %s port %d: %s", what, ip, port,
+            s->tls->reason);
 }
 
 /* The handshake failed (or timed out): the owner hears of it through
@@ -446,8 +446,11 @@ static int fail(eddy__stream_t *s, int err) {
     cb(s, err);
     return 0;
   }
+  /* A client that left says nothing about the server (as nginx, which
+     logs it at info). */
   if (t->cfg->server)
-    log_failure(s, "handshake failed");
+    log_failure(s, err == EDDY_ECLOSED ? EDDY_LOG_INFO : EDDY_LOG_WARN,
+                "handshake failed");
   return 1;
 }
 
