@@ -384,6 +384,28 @@ http {
     assert.same({ "closed", "hi", "timeout", "tls failure", "tls failure" }, got.errs)
   end)
 
+  it("a bad client costs a log line that says why", function()
+    local rc, out = h.eddy_run(([[
+      local eddy = require "eddy"
+      local D = %q
+      local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+        local line = conn:read_line()
+        if line then conn:write(line .. "\n") end
+      end, { tls = { cert = D .. "/localhost.pem", key = D .. "/localhost.key" } }))
+      local raw = assert(eddy.tcp.connect("127.0.0.1", srv:port()))
+      raw:write("GET / HTTP/1.1\r\n\r\n")
+      print("raw", raw:read_some(100, { timeout = 5 }) and "bytes" or "nothing")
+      raw:close()
+      local conn = assert(eddy.tcp.connect("localhost", srv:port(), { tls = { ca = D .. "/ca.pem" } }))
+      conn:write("still serving\n")
+      print(conn:read_line({ timeout = 5 }))
+      srv:close()
+    ]]):format(D))
+    assert.equal(0, rc, out)
+    assert.matches("tls: handshake failed from 127%.0%.0%.1 port %d+: http request", out)
+    assert.matches("still serving", out)
+  end)
+
   it("starttls upgrades a plain connection; a silent server times it out", function()
     local got = h.run(function()
       local srv, port = echo_server(server_tls(D))
