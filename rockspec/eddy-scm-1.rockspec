@@ -25,6 +25,7 @@ dependencies = { "lua >= 5.1, < 5.2" }
 external_dependencies = {
   LIBUV = { header = "uv.h" },
   LIBCARES = { header = "ares.h" },
+  OPENSSL = { header = "openssl/ssl.h" },
 }
 build = {
   type = "make",
