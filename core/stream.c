@@ -302,8 +302,6 @@ int eddy__stream_shutdown(eddy__stream_t *s) {
 
 #define SENDFILE_CHUNK (1 << 20)
 
-/* Sends what the socket takes: 0 when done, 1 when it is full, or an
-   error. */
 #define SENDFILE_QUEUE (256 * 1024) /* over TLS: queued at most, at a time */
 
 /* Over TLS: read and write through the layer while the queue is short.
@@ -331,6 +329,8 @@ static int sendfile_copy(eddy__sendfile_t *op) {
   return op->left > 0 ? 1 : 0;
 }
 
+/* Sends what the socket takes: 0 when done, 1 when it is full, or an
+   error. */
 static int sendfile_some(eddy__sendfile_t *op) {
   if (op->stream->tls != NULL)
     return sendfile_copy(op);
