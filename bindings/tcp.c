@@ -588,13 +588,13 @@ static void on_handshake(eddy__stream_t *s, int status) {
   c->reader.task = NULL;
   lua_State *co = eddy__task_wake_begin(t);
   int n = 1;
-  if (status != 0)
+  if (status != 0) {
     n = eddyL_tls_fail(co, status, eddy__tls_reason(s));
-  else
+    conn_close(c); /* the stream (and the reason) live until it has closed */
+  } else {
     lua_pushboolean(co, 1);
+  }
   eddy__task_wake_end(t, n);
-  if (status != 0)
-    conn_close(c);
 }
 
 static void handshake_detach(eddy__task_t *t) {
