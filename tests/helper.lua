@@ -143,6 +143,14 @@ function M.wait_exit(pid)
   error("process " .. pid .. " did not end")
 end
 
+-- A fresh empty directory under /tmp; the caller removes it.
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
 -- Polls cond() every 20 ms (with eddy.sleep inside a task, plainly outside
 -- one) for up to limit seconds (default 10): a guard against hangs, not a
 -- timing check. Returns its last value.
@@ -168,9 +176,7 @@ local Job = {}
 Job.__index = Job
 
 function M.spawn(cmd)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = M.tmpdir()
   os.execute(("( (%s) > %s/out 2>&1 & echo $! > %s/pid; wait $!; echo $? > %s/rc.tmp;"
     .. " mv %s/rc.tmp %s/rc ) < /dev/null > /dev/null 2>&1 &"):format(cmd, dir, dir, dir, dir, dir))
   return setmetatable({ dir = dir }, Job)

@@ -11,14 +11,7 @@
 local h = require "helper"
 local eddy = h.eddy
 
-local read_file, sh = h.read_file, h.sh
-
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
+local read_file, sh, tmpdir = h.read_file, h.sh, h.tmpdir
 
 -- =========================================================================
 -- Certificates
