@@ -128,6 +128,28 @@ void eddyL_pushsignal(lua_State *L, int signum);
    with *err (bindings/tcp.c). eddy.c.tcp must have been opened. */
 eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err);
 
+/* TLS for the bindings (bindings/tls.c). A server's configuration from
+   the tls options table at idx (new, one reference), or a client's (kept
+   per option set by the runtime: borrowed); NULL with the reason. Bad
+   options raise. */
+struct eddy__tls_config_s;
+struct eddy__tls_config_s *eddyL_tls_server(lua_State *L, int idx,
+                                            char *reason);
+struct eddy__tls_config_s *eddyL_tls_client(lua_State *L, int idx,
+                                            char *reason);
+/* A listener's TLS, from opts.tls of the options table at idx (NULL when
+   absent) and its handshake_timeout; 0, or -1 with the reason. */
+int eddyL_tls_listen(lua_State *L, int idx, struct eddy__tls_config_s **cfg,
+                     uint64_t *handshake_ms, char *reason);
+/* server:reload_tls(opts) for the configuration in *slot: swaps in the
+   one made from the table at idx; pushes true, or nil, err, reason. */
+int eddyL_tls_reload(lua_State *L, struct eddy__tls_config_s **slot, int idx);
+/* Pushes nil, the error's string and, for a TLS failure, its reason. */
+int eddyL_tls_fail(lua_State *L, int err, const char *reason);
+/* Pushes what the stream's TLS agreed on (version, cipher, alpn,
+   server_name, resumed, peer) as a table, or nil. */
+int eddyL_tls_info(lua_State *L, eddy__stream_t *s);
+
 /* The openers of the C modules, named eddy.c.<mod>. */
 /* Runs the loop with the function at index `first` as the main task, the
    loop run by run_loop (one thread, or a group's first); pushes true,

@@ -325,6 +325,16 @@ static int setup(lua_State *L, request_t *r) {
   long verify = eddyL_optfield_boolean(L, 1, "verify_tls", 1);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  /* The names of eddy.tcp's tls options, given to curl's own TLS. */
+  const char *ca = opt_string(L, "tls_ca");
+  const char *cert = opt_string(L, "tls_cert");
+  const char *key = opt_string(L, "tls_key");
+  if (ca != NULL)
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+  if (cert != NULL)
+    curl_easy_setopt(e, CURLOPT_SSLCERT, cert);
+  if (key != NULL)
+    curl_easy_setopt(e, CURLOPT_SSLKEY, key);
   const char *proxy = opt_string(L, "proxy");
   if (proxy != NULL)
     curl_easy_setopt(e, CURLOPT_PROXY, proxy);

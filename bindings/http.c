@@ -23,6 +23,7 @@
 #include "../core/http.h"
 #include "../core/stream.h"
 #include "../core/tcp.h"
+#include "../core/tls.h"
 #include "../core/ws.h"
 #include "bindings.h"
 
@@ -59,6 +60,8 @@ struct hserver_s {
   int lua_held;
   char date[40]; /* the Date line, made once a second */
   int64_t date_sec;
+  eddy__tls_config_t *tls; /* HTTPS: TLS on every connection, or NULL */
+  uint64_t handshake_ms;
 };
 
 enum conn_state {
@@ -123,8 +126,10 @@ struct hconn_s {
 
 static void maybe_free_server(hserver_t *srv) {
   if (srv->closed && !srv->lua_held && srv->nconns == 0 &&
-      srv->listener.closing == 2)
+      srv->listener.closing == 2) {
+    eddy__tls_config_unref(srv->tls);
     free(srv);
+  }
 }
 
 static void request_free(hconn_t *c) {
@@ -1168,6 +1173,16 @@ static int res_req_version(lua_State *L) {
   return 1;
 }
 
+/* What TLS agreed on for this connection (see eddyL_tls_info), or nil. */
+static int res_tls(lua_State *L) {
+  hconn_t *c = check_conn(L);
+  if (c->state == C_CLOSED) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return eddyL_tls_info(L, &c->stream);
+}
+
 static int res_peer_addr(lua_State *L) {
   hconn_t *c = check_conn(L);
   struct sockaddr_storage ss;
@@ -1276,6 +1291,9 @@ static void serve_one(hserver_t *srv) {
   srv->conns = c;
   srv->nconns++;
   err = eddy__listener_accept(&srv->listener, &c->stream);
+  if (err == 0 && srv->tls != NULL)
+    err = eddy__tls_start(&c->stream, srv->tls, NULL, NULL,
+                          srv->handshake_ms, NULL);
   if (err != 0) {
     conn_close(c);
     return;
@@ -1384,12 +1402,21 @@ static int http_listen(lua_State *L) {
     flags |= EDDY__LISTEN_REUSEPORT;
   if (eddyL_optfield_boolean(L, 4, "ipv6only", 0))
     flags |= EDDY__LISTEN_IPV6ONLY;
+  eddy__tls_config_t *tls;
+  uint64_t hs_ms;
+  char reason[EDDY__TLS_REASON];
+  if (eddyL_tls_listen(L, 4, &tls, &hs_ms, reason) != 0)
+    return eddyL_tls_fail(L, EDDY_ETLS, reason);
 
   hserver_t **box = eddyL_newobject(L, &server_class, sizeof *box);
   *box = NULL;
   hserver_t *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
+  if (srv == NULL) {
+    eddy__tls_config_unref(tls);
     return eddyL_error(L, EDDY_ENOMEM);
+  }
+  srv->tls = tls;
+  srv->handshake_ms = hs_ms;
   srv->limits = lim;
   srv->loop_ref = EDDY__NOREF;
   srv->listener.on_connection = on_connection;
@@ -1398,8 +1425,10 @@ static int http_listen(lua_State *L) {
                                  backlog, flags);
   if (err != 0) {
     srv->closed = 1;
-    if (!srv->listener.closing)
+    if (!srv->listener.closing) {
+      eddy__tls_config_unref(srv->tls);
       free(srv);
+    }
     return eddyL_error(L, err);
   }
   lua_pushvalue(L, 3);
@@ -1424,6 +1453,15 @@ static int server_port(lua_State *L) {
     return eddyL_error(L, EDDY_ECLOSED);
   lua_pushinteger(L, eddy__listener_port(&srv->listener));
   return 1;
+}
+
+/* server:reload_tls(tls_opts) -> true, or nil, err, reason: new
+   connections get the new certificate; open ones keep theirs. */
+static int server_reload_tls(lua_State *L) {
+  hserver_t *srv = check_server(L);
+  if (srv == NULL)
+    return eddyL_error(L, EDDY_ECLOSED);
+  return eddyL_tls_reload(L, &srv->tls, 2);
 }
 
 static int server_connections(lua_State *L) {
@@ -1510,6 +1548,7 @@ static const luaL_Reg res_methods[] = {
     {"_headers", res_req_headers},
     {"_version", res_req_version},
     {"_peer_addr", res_peer_addr},
+    {"_tls", res_tls},
     {"_websocket", res_websocket},
     {"_send_head", res_send_head},
     {"_sendfile", res_sendfile},
@@ -1528,6 +1567,7 @@ static const luaL_Reg server_methods[] = {
     {"close", server_close_m},
     {"port", server_port},
     {"connections", server_connections},
+    {"reload_tls", server_reload_tls},
     {NULL, NULL},
 };
 

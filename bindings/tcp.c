@@ -11,12 +11,14 @@
  * when its listener has closed, no userdata holds it and no connection
  * it accepted is still open.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/addr.h"
 #include "../core/stream.h"
 #include "../core/tcp.h"
+#include "../core/tls.h"
 #include "bindings.h"
 
 static const eddyL_class_t conn_class = {"eddy.tcp.conn"};
@@ -72,6 +74,8 @@ struct server_s {
   int nconns;          /* accepted and not yet closed */
   int lua_held;
   int closed;
+  eddy__tls_config_t *tls; /* TLS for every connection, or NULL */
+  uint64_t handshake_ms;
 };
 
 /* ======================================================================= */
@@ -608,6 +612,94 @@ eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err) {
 }
 
 /* ======================================================================= */
+/* TLS on a connection */
+
+static void on_handshake(eddy__stream_t *s, int status) {
+  conn_t *c = (conn_t *)s;
+  if (!eddy__waiter_is_current(c->reader))
+    return; /* timed out or cancelled: the stream is closing already */
+  eddy__task_t *t = c->reader.task;
+  c->reader.task = NULL;
+  lua_State *co = eddy__task_wake_begin(t);
+  int n = 1;
+  if (status != 0) {
+    n = eddyL_tls_fail(co, status, eddy__tls_reason(s));
+    conn_close(c); /* the stream (and the reason) live until it has closed */
+  } else {
+    lua_pushboolean(co, 1);
+  }
+  eddy__task_wake_end(t, n);
+}
+
+static void handshake_detach(eddy__task_t *t) {
+  conn_t *c = t->wait_data;
+  c->reader.task = NULL;
+  conn_close(c); /* a handshake cut short leaves nothing usable */
+}
+
+static const eddy__wait_ops_t handshake_ops = {"tls handshake",
+                                               handshake_detach, NULL};
+
+/* conn:starttls([opts]) -> true, or nil, err[, reason]: makes the
+   connection a TLS client's; waits for the handshake. opts: server_name
+   (SNI and the certificate's name), verify (default true), ca, cert, key,
+   alpn, min_version, max_version, ciphers, ciphersuites, timeout. On
+   failure the connection is closed. */
+static int conn_starttls(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  conn_t *c = check_conn(L);
+  char reason[EDDY__TLS_REASON];
+  char key[160];
+  int64_t ms = eddyL_opttimeout(L, 2, c->opts.timeout_ms);
+  if (eddy__waiter_is_current(c->reader))
+    return luaL_error(L, "another task is reading this connection");
+  if (c->stream.tls != NULL)
+    return luaL_error(L, "the connection speaks TLS already");
+  if (conn_is_closed(c))
+    return eddyL_error(L, EDDY_ECLOSED);
+  const char *name = NULL;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "server_name");
+    name = lua_tostring(L, -1); /* the options table keeps it */
+    lua_pop(L, 1);
+  }
+  eddy__tls_config_t *cfg = eddyL_tls_client(L, 2, reason);
+  if (cfg == NULL)
+    return eddyL_tls_fail(L, EDDY_ETLS, reason);
+  /* Sessions are kept by the name and port of the server. */
+  struct sockaddr_storage ss;
+  int len = sizeof ss, port = 0;
+  char ip[EDDY__ADDR_TEXT] = "";
+  if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0)
+    eddy__addr_name((struct sockaddr *)&ss, ip, &port);
+  snprintf(key, sizeof key, "%s:%d", name ? name : ip, port);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &handshake_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  int rc = eddy__tls_start(&c->stream, cfg, name, key, 0, on_handshake);
+  if (rc != 0) {
+    int n = eddyL_tls_fail(L, rc, eddy__tls_reason(&c->stream));
+    conn_close(c);
+    return n;
+  }
+  eddy__task_wait(t, &handshake_ops, c, ms);
+  c->reader = eddy__waiter_of(t);
+  return eddy__task_yield(&rt->sched, L);
+}
+
+/* conn:tls() -> what TLS agreed on (version, cipher, alpn, server_name,
+   resumed; peer: the subject of the peer's certificate, if it sent one),
+   or nil for a plain connection. */
+static int conn_tls(lua_State *L) {
+  conn_t *c = check_conn(L);
+  if (conn_is_closed(c)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return eddyL_tls_info(L, &c->stream);
+}
+
+/* ======================================================================= */
 /* Connecting */
 
 static void on_connected(eddy__stream_t *s, int status) {
@@ -679,8 +771,10 @@ static int tcp_is_ip(lua_State *L) {
 
 static void maybe_free_server(server_t *srv) {
   if (srv->closed && !srv->lua_held && srv->nconns == 0 &&
-      srv->listener.closing == 2)
+      srv->listener.closing == 2) {
+    eddy__tls_config_unref(srv->tls);
     free(srv);
+  }
 }
 
 static void wake_acceptors(server_t *srv) {
@@ -715,6 +809,16 @@ static conn_t *accept_conn(server_t *srv, int *err) {
   apply_socket_opts(c);
   c->server = srv;
   srv->nconns++;
+  if (srv->tls != NULL) {
+    /* The handshake runs as the connection is read; its failure is the
+       read side's end (and a log line). */
+    *err = eddy__tls_start(&c->stream, srv->tls, NULL, NULL,
+                           srv->handshake_ms, NULL);
+    if (*err != 0) {
+      conn_close(c);
+      return NULL;
+    }
+  }
   return c;
 }
 
@@ -807,12 +911,21 @@ static int tcp_listen(lua_State *L) {
   int max_conns = (int)eddyL_optfield_number(L, 3, "max_connections", 0);
   conn_opts_t opts;
   read_conn_opts(L, 3, &opts);
+  eddy__tls_config_t *tls;
+  uint64_t hs_ms;
+  char reason[EDDY__TLS_REASON];
+  if (eddyL_tls_listen(L, 3, &tls, &hs_ms, reason) != 0)
+    return eddyL_tls_fail(L, EDDY_ETLS, reason);
 
   server_t **box = eddyL_newobject(L, &server_class, sizeof *box);
   *box = NULL;
   server_t *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
+  if (srv == NULL) {
+    eddy__tls_config_unref(tls);
     return eddyL_error(L, EDDY_ENOMEM);
+  }
+  srv->tls = tls;
+  srv->handshake_ms = hs_ms;
   srv->handler_ref = EDDY__NOREF;
   srv->opts = opts;
   srv->max_connections = max_conns > 0 ? max_conns : 0;
@@ -822,8 +935,10 @@ static int tcp_listen(lua_State *L) {
                                  backlog, flags);
   if (err != 0) {
     srv->closed = 1;
-    if (!srv->listener.closing)
+    if (!srv->listener.closing) {
+      eddy__tls_config_unref(srv->tls);
       free(srv); /* else on_listener_close frees it */
+    }
     return eddyL_error(L, err);
   }
   srv->lua_held = 1;
@@ -909,6 +1024,12 @@ static int server_local_addr(lua_State *L) {
       &ss);
 }
 
+/* server:reload_tls(tls_opts) -> true, or nil, err, reason: new
+   handshakes use the new certificate; open connections keep theirs. */
+static int server_reload_tls(lua_State *L) {
+  return eddyL_tls_reload(L, &check_server(L)->tls, 2);
+}
+
 static int server_connections(lua_State *L) {
   lua_pushinteger(L, check_server(L)->nconns);
   return 1;
@@ -966,6 +1087,8 @@ static const luaL_Reg socket_methods[] = {
     {"local_addr", conn_local_addr},
     {"set_nodelay", conn_set_nodelay},
     {"set_keepalive", conn_set_keepalive},
+    {"starttls", conn_starttls},
+    {"tls", conn_tls},
     {NULL, NULL},
 };
 
@@ -982,6 +1105,7 @@ static const luaL_Reg server_methods[] = {
     {"port", server_port},
     {"local_addr", server_local_addr},
     {"connections", server_connections},
+    {"reload_tls", server_reload_tls},
     {NULL, NULL},
 };
 

@@ -52,7 +52,8 @@ extern "C" {
   X(EXIST, -20, "already exists")                           \
   X(NOTDIR, -21, "not a directory")                         \
   X(NOTEMPTY, -22, "not empty")                             \
-  X(NOSPACE, -23, "no space")
+  X(NOSPACE, -23, "no space")                               \
+  X(TLS, -24, "tls failure")
 
 typedef enum eddy_errno_e {
   EDDY_OK = 0,

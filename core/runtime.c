@@ -8,6 +8,7 @@
 #include <ares.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ static void process_setup(void) {
   sigaction(SIGPIPE, &sa, NULL);
   ares_library_init(ARES_LIB_INIT_ALL);
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  OPENSSL_init_ssl(0, NULL);
 }
 
 void eddy__process_init(void) {

@@ -9,6 +9,8 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 #define stream_of(p, field) \
   ((eddy__stream_t *)((char *)(p) - offsetof(eddy__stream_t, field)))
 
@@ -52,6 +54,7 @@ static void init_fields(eddy_runtime_t *rt, eddy__stream_t *s) {
   s->on_layer_close = NULL;
   s->on_layer_stop = NULL;
   s->layer = NULL;
+  s->tls = NULL;
   s->closer.close = close_by_stop;
   s->closer.stop = stop_layer;
 }
@@ -82,10 +85,11 @@ int eddy__stream_init_pipe(eddy_runtime_t *rt, eddy__stream_t *s) {
 
 static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
   eddy__stream_t *s = handle->data;
+  eddy__rbuf_t *b = s->tls != NULL ? eddy__tls_rbuf(s) : &s->rbuf;
   char *base;
   size_t len;
   (void)hint;
-  if (eddy__rbuf_reserve(&s->rt->bufs, &s->rbuf, &base, &len) < 0) {
+  if (eddy__rbuf_reserve(&s->rt->bufs, b, &base, &len) < 0) {
     buf->base = NULL;
     buf->len = 0; /* libuv answers UV_ENOBUFS */
     return;
@@ -98,11 +102,18 @@ static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
   eddy__stream_t *s = handle->data;
   (void)buf;
   if (nread > 0) {
-    eddy__rbuf_commit(&s->rbuf, (size_t)nread);
     s->rt->counters.bytes_in += (uint64_t)nread;
+    if (s->tls == NULL) {
+      eddy__rbuf_commit(&s->rbuf, (size_t)nread);
+    } else if (!eddy__tls_input(s, (size_t)nread)) {
+      eddy__stream_settle(s); /* ciphertext only: nothing for the owner */
+      return;
+    }
   } else if (nread < 0) {
     s->rerr = nread == UV_EOF ? EDDY_ECLOSED : eddy__error_from_uv((int)nread);
     eddy__stream_read_stop(s);
+    if (s->tls != NULL && !eddy__tls_input_end(s))
+      return;
   } else {
     eddy__stream_settle(s); /* EAGAIN: give the block back */
     return;
@@ -202,12 +213,15 @@ int eddy__stream_uncork(eddy__stream_t *s) {
   return rc;
 }
 
+static int write_out(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n,
+                     size_t total);
+
 int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
   if (s->werr)
     return s->werr;
   if (s->flags & EDDY__STREAM_CLOSING)
     return EDDY_ECLOSED;
-  size_t total = 0, done = 0;
+  size_t total = 0;
   for (unsigned i = 0; i < n; i++)
     total += bufs[i].len;
   if (total == 0)
@@ -221,6 +235,24 @@ int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
     if (rc != 0)
       return rc;
   }
+  if (s->tls != NULL)
+    return eddy__tls_write(s, bufs, n);
+  return write_out(s, bufs, n, total);
+}
+
+int eddy__stream_write_raw(eddy__stream_t *s, const uv_buf_t *bufs,
+                           unsigned n) {
+  size_t total = 0;
+  if (s->werr)
+    return s->werr;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  return total == 0 ? 0 : write_out(s, bufs, n, total);
+}
+
+static int write_out(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n,
+                     size_t total) {
+  size_t done = 0;
   if (s->wqueued == 0) {
     /* The common case: the socket takes it all now, with no copy and no
        request. */
@@ -266,6 +298,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int eddy__stream_shutdown(eddy__stream_t *s) {
   if (s->flags & EDDY__STREAM_CLOSING)
     return EDDY_ECLOSED;
+  if (s->tls != NULL)
+    eddy__tls_close_notify(s);
   uv_shutdown_t *req = malloc(sizeof *req);
   if (req == NULL)
     return EDDY_ENOMEM;
@@ -282,9 +316,38 @@ int eddy__stream_shutdown(eddy__stream_t *s) {
 
 #define SENDFILE_CHUNK (1 << 20)
 
+#define SENDFILE_QUEUE (256 * 1024) /* over TLS: queued at most, at a time */
+
+/* Over TLS: read and write through the layer while the queue is short.
+   0 when done, 1 when the queue is full, or an error. */
+static int sendfile_copy(eddy__sendfile_t *op) {
+  eddy__stream_t *s = op->stream;
+  char chunk[16384];
+  while (op->left > 0 && s->wqueued < SENDFILE_QUEUE) {
+    size_t n = op->left < (int64_t)sizeof chunk ? (size_t)op->left
+                                                : sizeof chunk;
+    ssize_t got = pread(op->filefd, chunk, n, (off_t)op->offset);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return eddy__error_from_uv(-errno);
+    if (got == 0)
+      return EDDY_EIO; /* the file is shorter than it said */
+    uv_buf_t b = uv_buf_init(chunk, (unsigned)got);
+    int rc = eddy__stream_write(s, &b, 1);
+    if (rc != 0)
+      return rc;
+    op->offset += got;
+    op->left -= got;
+  }
+  return op->left > 0 ? 1 : 0;
+}
+
 /* Sends what the socket takes: 0 when done, 1 when it is full, or an
    error. */
 static int sendfile_some(eddy__sendfile_t *op) {
+  if (op->stream->tls != NULL)
+    return sendfile_copy(op);
   uv_os_fd_t sock;
   uv_fileno((uv_handle_t *)&op->stream->tcp, &sock);
   while (op->left > 0) {
@@ -407,6 +470,8 @@ static void on_closed(uv_handle_t *handle) {
   s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
   s->rt->counters.streams_open--;
+  if (s->tls != NULL)
+    eddy__tls_free(s);
   if (s->on_layer_close)
     s->on_layer_close(s);
   s->on_close(s);
@@ -437,6 +502,8 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   }
   if (s->flags & EDDY__STREAM_CORKED)
     eddy__stream_uncork(s);
+  if (s->tls != NULL)
+    eddy__tls_close_notify(s);
   s->flags |= EDDY__STREAM_CLOSING;
   eddy__closer_remove(s->rt, &s->closer);
   eddy__stream_read_stop(s);

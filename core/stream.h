@@ -16,6 +16,7 @@
 #include "timer.h"
 
 typedef struct eddy__stream_s eddy__stream_t;
+struct eddy__tls_s;
 
 #define EDDY__STREAM_READING 0x01
 #define EDDY__STREAM_CLOSING 0x02 /* close requested */
@@ -57,6 +58,9 @@ struct eddy__stream_s {
   void (*on_layer_close)(eddy__stream_t *s);
   void (*on_layer_stop)(eddy__stream_t *s);
   void *layer;
+  /* TLS, when started on the stream (tls.h): reads decrypt into rbuf,
+     writes encrypt on their way out. */
+  struct eddy__tls_s *tls;
 };
 
 int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s);
@@ -71,6 +75,9 @@ void eddy__stream_settle(eddy__stream_t *s);
 /* Writes what it can now and queues the rest (copied). Returns 0, or the
    sticky write error. */
 int eddy__stream_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n);
+/* The same, past the TLS layer: for the layer's own output. */
+int eddy__stream_write_raw(eddy__stream_t *s, const uv_buf_t *bufs,
+                           unsigned n);
 /* While corked, writes collect in one buffer; uncorking writes them at
    once. A server corks while it answers requests that came pipelined, so
    that eight answers cost one system call. */
@@ -95,6 +102,8 @@ int eddy__stream_connect(eddy__stream_t *s, const struct sockaddr *addr,
  *
  * The file is read on the loop's thread: fast for files in the page
  * cache, a stall for cold files on slow disks (as nginx without aio).
+ * Over TLS the bytes must pass through the layer: they are read and
+ * written, a queue's worth at a time.
  */
 typedef struct eddy__sendfile_s eddy__sendfile_t;
 struct eddy__sendfile_s {

@@ -17,6 +17,9 @@ PACKAGES=(
   openssl            # a throw-away certificate for the client's HTTP/2-over-TLS test
   libhiredis-dev     # the Redis client's reply parser
   libmariadb-dev     # the MySQL client (MariaDB Connector/C, non-blocking API)
+  libssl-dev         # TLS streams (OpenSSL)
+  openssl            # certificates for the TLS tests, and an independent TLS peer
+  nginx              # an independent HTTPS server for the TLS tests and bench
   redis-server       # a real Redis for the Redis client's and queues' tests
   redis-tools        # redis-benchmark, the Redis client's yardstick
   mariadb-server     # a real MariaDB for the MySQL client's tests

@@ -143,4 +143,66 @@ function M.wait_exit(pid)
   error("process " .. pid .. " did not end")
 end
 
+-- A fresh empty directory under /tmp; the caller removes it.
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
+-- Polls cond() every 20 ms (with eddy.sleep inside a task, plainly outside
+-- one) for up to limit seconds (default 10): a guard against hangs, not a
+-- timing check. Returns its last value.
+function M.wait_until(cond, limit)
+  local eddy = M.eddy
+  local in_task = eddy.current() ~= nil
+  local clock = in_task and eddy.now or os.time
+  local deadline = clock() + (limit or 10)
+  repeat
+    local v = cond()
+    if v then return v end
+    if in_task then eddy.sleep(0.02) else os.execute("sleep 0.02") end
+  until clock() > deadline
+  return cond()
+end
+
+-- A shell command in the background, its output (stdout and stderr) and
+-- exit status in files, so that curl, openssl or nginx can run while the
+-- loop keeps serving: job:output(), job:expect(pattern[, limit]) (the
+-- capture once the output matches), job:kill(), job:wait([limit]) (exit
+-- status, or "timeout" when it had to be killed; and the output).
+local Job = {}
+Job.__index = Job
+
+function M.spawn(cmd)
+  local dir = M.tmpdir()
+  os.execute(("( (%s) > %s/out 2>&1 & echo $! > %s/pid; wait $!; echo $? > %s/rc.tmp;"
+    .. " mv %s/rc.tmp %s/rc ) < /dev/null > /dev/null 2>&1 &"):format(cmd, dir, dir, dir, dir, dir))
+  return setmetatable({ dir = dir }, Job)
+end
+
+function Job:output() return M.read_file(self.dir .. "/out") end
+
+function Job:expect(pattern, limit)
+  return M.wait_until(function() return self:output():match(pattern) end, limit)
+end
+
+function Job:kill()
+  local pid = M.wait_until(function() return M.read_file(self.dir .. "/pid"):match("%d+") end, 5)
+  if pid then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+end
+
+function Job:wait(limit)
+  local function rc() return M.read_file(self.dir .. "/rc"):match("%d+") end
+  local status = M.wait_until(rc, limit or 20)
+  if not status then
+    self:kill()
+    M.wait_until(rc, 5)
+  end
+  local out = self:output()
+  os.execute("rm -rf " .. self.dir)
+  return tonumber(status) or "timeout", out
+end
+
 return M

@@ -95,6 +95,13 @@ function request_methods.body(req)
   return concat(parts)
 end
 
+-- req:tls() -> what TLS agreed on (version, cipher, alpn, server_name,
+-- resumed, peer: a client certificate's subject) for an HTTPS request, or
+-- nil.
+function request_methods.tls(req)
+  return req._res:_tls()
+end
+
 -- req:remote_addr() -> ip, port of the client.
 function request_methods.remote_addr(req)
   return req._res:_peer_addr()
@@ -426,7 +433,9 @@ end
 -- max_headers (100), max_body (1 MiB: 413 past it), header_timeout (10 s:
 -- 408), body_timeout (30 s), keepalive_timeout (75 s), write_timeout (30 s),
 -- write_buffer (64 KiB), access_log (false: true writes a line per
--- request through eddy.log, at level info).
+-- request through eddy.log, at level info), tls (HTTPS: the TLS options of
+-- eddy.tcp.listen: cert, key, names, alpn, handshake_timeout, ...; the
+-- server's reload_tls(tls) swaps the certificate for new connections).
 function App:listen(host, port, opts)
   if type(host) ~= "string" then error("bad argument #1 to 'listen' (host expected)", 2) end
   if type(port) ~= "number" then error("bad argument #2 to 'listen' (port expected)", 2) end

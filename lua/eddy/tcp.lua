@@ -26,7 +26,11 @@ end
 -- eddy.tcp.connect(host, port[, opts]) → conn, or nil, err.
 -- opts: connect_timeout (seconds, default 10, for resolving and connecting
 -- together), timeout (default of every read and write), nodelay (default
--- true), keepalive (seconds or true), max_line, write_buffer, family.
+-- true), keepalive (seconds or true), max_line, write_buffer, family, and
+-- tls: true or a table (see conn:starttls in bindings/tcp.c: verify, ca,
+-- server_name (default: host), alpn, cert, key, min_version, ...) to speak
+-- TLS once connected; the handshake counts in the connect timeout, and a
+-- failure is nil, "tls failure", OpenSSL's reason.
 function M.connect(host, port, opts)
   check_endpoint(host, port, "connect")
   if opts ~= nil and type(opts) ~= "table" then
@@ -44,16 +48,36 @@ function M.connect(host, port, opts)
     o.connect_timeout = left
     local conn
     conn, err = c.connect(addrs[i], port, o)
-    if conn then return conn end
+    if conn then
+      if not o.tls then return conn end
+      return M._starttls(conn, host, o.tls, deadline - now())
+    end
     if err == "cancelled" then break end
   end
   return nil, err
 end
 
+-- The TLS handshake of a client's connection, within what is left of the
+-- connect timeout.
+function M._starttls(conn, host, tls, left)
+  local t = { timeout = left > 0 and left or 0.001, server_name = host }
+  if type(tls) == "table" then
+    for k, v in pairs(tls) do t[k] = v end
+    t.timeout = left > 0 and left or 0.001
+  end
+  local ok, err, reason = conn:starttls(t)
+  if not ok then return nil, err, reason end
+  return conn
+end
+
 -- eddy.tcp.listen(host, port[, opts]) → server, or nil, err.
 -- opts: backlog, reuseport (default true), ipv6only, max_connections, and
 -- the connection options of connect (timeout, nodelay, keepalive, ...),
--- which every accepted connection starts with.
+-- which every accepted connection starts with; tls = { cert, key, alpn,
+-- names = { [name] = { cert, key } } (SNI), handshake_timeout, min_version,
+-- ciphers, ciphersuites, verify and ca (to ask clients for certificates) }
+-- makes every connection TLS (server:reload_tls(tls) swaps the
+-- certificate for new connections).
 function M.listen(host, port, opts)
   check_endpoint(host, port, "listen")
   local ip, err = dns.address(host)

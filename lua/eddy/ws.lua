@@ -20,7 +20,6 @@ local M = {}
 local function parse_url(url)
   local scheme, rest = url:match("^(wss?)://(.+)$")
   if not scheme then return nil, "not a ws:// URL: " .. url end
-  if scheme == "wss" then return nil, "wss:// needs TLS, which eddy does not have yet" end
   local authority, target = rest:match("^([^/?#]+)(.*)$")
   if not authority then return nil, "no host in " .. url end
   if target == "" then target = "/" end
@@ -28,21 +27,24 @@ local function parse_url(url)
   local host, port = authority:match("^%[(.+)%]:?(%d*)$")
   if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
   if not host then return nil, "bad host in " .. url end
-  port = tonumber(port) or 80
-  return host, port, target, authority
+  port = tonumber(port) or (scheme == "wss" and 443 or 80)
+  return host, port, target, authority, scheme == "wss"
 end
 
 -- eddy.ws.connect(url[, opts]) -> ws, or nil, err. opts: timeout (for the
 -- connection and the handshake, default 10 s), headers (a table of extra
--- request headers), max_message (default 1 MiB), write_buffer.
+-- request headers), max_message (default 1 MiB), write_buffer, tls (for
+-- wss://: the TLS options of eddy.tcp.connect: verify, ca, server_name,
+-- cert, key, ...; a failure is nil, "tls failure", reason).
 function M.connect(url, opts)
   if type(url) ~= "string" then error("bad argument #1 to 'connect' (URL expected)", 2) end
   opts = opts or {}
-  local host, port, target, authority = parse_url(url)
+  local host, port, target, authority, secure = parse_url(url)
   if not host then error(port, 2) end
   local timeout = opts.timeout or 10
-  local conn, err = tcp.connect(host, port, { connect_timeout = timeout })
-  if not conn then return nil, err end
+  local conn, err, reason = tcp.connect(host, port, {
+    connect_timeout = timeout, tls = secure and (opts.tls or true) or nil })
+  if not conn then return nil, err, reason end
   local key = c.key()
   local lines = {
     "GET " .. target .. " HTTP/1.1",

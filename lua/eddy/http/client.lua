@@ -7,7 +7,9 @@
 --
 -- request{url, method, headers, body, body_length, timeout,
 --         connect_timeout, follow_redirects, max_redirects, verify_tls,
---         proxy, http_version = "1.1" | "2", max_body, stream, body_file}
+--         proxy, tls = {verify, ca, cert, key} (eddy.tcp's names;
+--         verify_tls is the older name of tls.verify),
+--         http_version = "1.1" | "2", max_body, stream, body_file}
 --   -> res {status, headers, body, url, http_version} | nil, err, detail
 -- body: a string; a function called for each next chunk (a string, nil at
 --   the end), in the requesting task whenever curl wants more (it may
@@ -189,6 +191,7 @@ local function file_source(f)
   return function() return f:read(65536) end, size and size - at
 end
 
+local NO_TLS = {}
 local args = {} -- c.request's, filled for each call
 
 function M.request(opts)
@@ -251,7 +254,13 @@ function M.request(opts)
   a.connect_timeout_ms = ms(opts.connect_timeout)
   a.follow_redirects = opts.follow_redirects
   a.max_redirects = opts.max_redirects
-  a.verify_tls = opts.verify_tls
+  local tls = opts.tls or NO_TLS
+  local verify = opts.verify_tls
+  if tls.verify ~= nil then verify = tls.verify end
+  a.verify_tls = verify
+  a.tls_ca = tls.ca
+  a.tls_cert = tls.cert
+  a.tls_key = tls.key
   a.proxy = proxy
   a.http_version = version
   a.max_body = opts.max_body
