@@ -3,7 +3,8 @@
 -- reader) frames commands and turns replies into Lua values.
 --
 --   conn, err = redis.connect("redis://[[user]:password@]host[:port][/db]"
---                             | {host, port, password, username, db,
+--                             | "rediss://..." (TLS)
+--                             | {host, port, password, username, db, tls,
 --                                connect_timeout, timeout, max_reply, pool})
 --   v, err = conn:call("SET", "k", "v")   conn:get("k")   conn:hgetall("h")
 --
@@ -62,12 +63,13 @@ local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
--- redis://[[username]:password@]host[:port][/db][?timeout=s&connect_timeout=s]
+-- redis[s]://[[username]:password@]host[:port][/db][?timeout=s&connect_timeout=s]
+-- (rediss: over TLS, verified as eddy.tcp verifies)
 local function parse_url(url)
-  local rest = url:match("^[Rr][Ee][Dd][Ii][Ss]://(.*)$")
+  local scheme, rest = url:match("^([Rr][Ee][Dd][Ii][Ss][Ss]?)://(.*)$")
   if not rest then return nil, "bad url" end
   local authority, path = rest:match("^([^/?]*)(.*)$")
-  local o = {}
+  local o = { tls = #scheme == 6 or nil }
   local userinfo, hostport = authority:match("^(.*)@(.*)$")
   if userinfo then
     local user, pass = userinfo:match("^(.-):(.*)$")
@@ -535,8 +537,9 @@ end
 -- A new connection (no pool): TCP, then AUTH and SELECT as asked.
 local function open(o)
   local ctimeout = o.connect_timeout or DEFAULT_CONNECT_TIMEOUT
-  local sock, err = tcp.connect(o.host, o.port or DEFAULT_PORT, { connect_timeout = ctimeout })
-  if not sock then return nil, err end
+  local sock, err, reason = tcp.connect(o.host, o.port or DEFAULT_PORT,
+    { connect_timeout = ctimeout, tls = o.tls })
+  if not sock then return nil, err, reason end
   local self = setmetatable({
     _sock = sock,
     _reader = new_reader(o.max_reply),
@@ -625,6 +628,7 @@ local function pool_of(o)
   end
   local where = o.host .. ":" .. (o.port or DEFAULT_PORT) .. "/" .. (o.db or 0)
   local key = "eddy.redis " .. where .. " " .. (o.username or "") .. ":" .. (o.password or "")
+    .. (o.tls and " tls" or "")
   local po = {
     name = "redis " .. where,
     open = function() return open(o) end,

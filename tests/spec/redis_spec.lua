@@ -612,6 +612,41 @@ describe("eddy.redis", function()
     end)
   end)
 
+  it("speaks rediss:// to a redis-server with TLS, verifying its certificate", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. " && sh examples/https/make-certs.sh " .. dir .. " > /dev/null 2>&1"))
+    local _, port = h.sh([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
+    port = tonumber(port)
+    local rc, out = h.sh(("redis-server --port 0 --tls-port %d --bind 127.0.0.1 --tls-cert-file %s/localhost.pem "
+      .. "--tls-key-file %s/localhost.key --tls-ca-cert-file %s/ca.pem --tls-auth-clients no --save '' "
+      .. "--daemonize yes --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir, dir, dir))
+    assert.equal(0, rc, out)
+    finally(function() h.sh(("kill $(cat %s/redis.pid); rm -rf %s"):format(dir, dir)) end)
+    h.sh(("for i in $(seq 50); do grep -q 'Ready to accept' %s/redis.log && break; sleep 0.1; done"):format(dir))
+    local r = h.run(function()
+      local url = ("rediss://localhost:%d/0"):format(port)
+      local conn, err = redis.connect({ url = url, tls = { ca = dir .. "/ca.pem" } })
+      assert(conn, err)
+      local r = { set = conn:set("tls:key", "over tls"), got = conn:get("tls:key") }
+      conn:close()
+      -- Without the test's CA the certificate cannot be verified.
+      r.c2, r.err, r.reason = redis.connect(url)
+      -- Plain RESP to the TLS port is not Redis talking.
+      local c3 = assert(redis.connect({ host = "127.0.0.1", port = port, connect_timeout = 1, timeout = 1 }))
+      r.pong, r.err3 = c3:ping()
+      c3:close()
+      return r
+    end)
+    assert.equal("OK", r.set)
+    assert.equal("over tls", r.got)
+    assert.is_nil(r.c2)
+    assert.equal("tls failure", r.err)
+    assert.matches("certificate verify failed", r.reason)
+    assert.is_nil(r.pong)
+    assert.is_string(r.err3)
+  end)
+
   it("runs examples/redis.lua", function()
     local rc, out = h.sh(("%s examples/redis.lua %s/0"):format(h.eddy_bin, URL))
     assert.equal(0, rc, out)
