@@ -10,8 +10,10 @@
 -- Idle connections are looked at when the pool is used (get, put, stats):
 -- a pool nobody touches keeps its idle connections until its next use or
 -- close(), with no timer of its own, so that it never keeps the program's
--- loop running. (A connection with a read_stop method, as eddy.tcp's,
--- has it called when it goes idle, for the same reason.)
+-- loop running. (An eddy.tcp connection that has been read keeps reading,
+-- and so keeps the loop running: a pool of them passes on_idle =
+-- function(c) c:read_stop() end. eddy's Redis and MySQL clients see to it
+-- themselves.)
 
 local c = require "eddy.c.task"
 
@@ -53,7 +55,8 @@ end
 -- required), close (function(conn); default conn:close()), check
 -- (function(conn) → ok, run on an idle connection before it is handed
 -- out; default: not conn:closed()), reusable (function(conn) → ok, run on
--- put; false closes it instead), max_open (10), max_idle (max_open),
+-- put; false closes it instead), on_idle (function(conn), run when it
+-- goes idle in the pool), max_open (10), max_idle (max_open),
 -- idle_timeout (60 s; 0 = none), wait_timeout (10 s), name.
 function M.new(opts)
   if type(opts) ~= "table" or type(opts.open) ~= "function" then
@@ -70,6 +73,7 @@ function M.new(opts)
     _close_fn = opts.close or default_close,
     _check_fn = opts.check or default_check,
     _reusable_fn = opts.reusable,
+    _on_idle = opts.on_idle,
     _max_open = max_open,
     _max_idle = opts.max_idle or max_open,
     _idle_timeout = opts.idle_timeout or DEFAULTS.idle_timeout,
@@ -235,8 +239,7 @@ function Pool:put(conn)
     close_conn(self, conn)
     return
   end
-  local read_stop = conn.read_stop
-  if read_stop then pcall(read_stop, conn) end
+  if self._on_idle then pcall(self._on_idle, conn) end
   self._idle[#self._idle + 1] = { conn = conn, since = now() }
 end
 

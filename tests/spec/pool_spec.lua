@@ -343,14 +343,17 @@ describe("eddy.pool", function()
     assert.is_true(other)
   end)
 
-  it("does not keep the run going with an idle TCP connection that was read", function()
+  it("on_idle lets an idle TCP connection that was read stop keeping the run going", function()
     -- The server is a process of its own, so that only the pool's idle
     -- connection could keep this run going.
     local pid, out = h.start_eddy("examples/hello.lua 0")
     local port = tonumber(h.wait_for(out, "listening on 127%.0%.0%.1:(%d+)"))
     local t0 = os.time()
     local idle = h.run(function()
-      local p = pool.new({ open = function() return eddy.tcp.connect("127.0.0.1", port) end })
+      local p = pool.new({
+        open = function() return eddy.tcp.connect("127.0.0.1", port) end,
+        on_idle = function(conn) conn:read_stop() end,
+      })
       local conn = assert(p:get())
       assert.matches("hello from eddy", conn:read_line({ timeout = 2 }))
       conn:write("ping\n")
