@@ -283,7 +283,7 @@ local function collect()
   local f = M.runtime()
   local worker_label = ""
   local _, _, worker, workers = threads_c.info()
-  if workers and workers > 0 then worker_label = 'worker="' .. worker .. '"' end
+  if workers and workers > 1 then worker_label = 'worker="' .. worker .. '"' end
   local base = (worker_label ~= "" and worker_label .. "," or "") .. 'thread="' .. number_text(f.thread) .. '"'
   local fams = {}
   for _, r in ipairs(RUNTIME) do
