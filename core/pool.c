@@ -189,6 +189,34 @@ static void post(eddy__job_t *job) {
   port_unref(port);
 }
 
+int eddy__jobport_hold(eddy_runtime_t *rt, eddy__job_t *job) {
+  eddy__jobport_t *port = port_of(rt);
+  if (port == NULL)
+    return EDDY_ENOMEM;
+  job->port = port;
+  job->next = NULL;
+  job->thread = NULL;
+  job->state = EDDY__JOB_RUNNING;
+  atomic_store(&job->cancelled, 0);
+  uv_mutex_lock(&port->lock);
+  port->refs++;
+  uv_mutex_unlock(&port->lock);
+  if (port->waiting++ == 0)
+    uv_ref((uv_handle_t *)&port->async);
+  return 0;
+}
+
+void eddy__job_post(eddy__job_t *job) {
+  post(job);
+}
+
+void eddy__job_unhold(eddy__job_t *job, int posted) {
+  atomic_store(&job->cancelled, 1);
+  waiter_gone(job->port);
+  if (!posted)
+    port_unref(job->port);
+}
+
 /* ======================================================================= */
 /* Pool threads */
 
