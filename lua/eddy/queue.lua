@@ -12,8 +12,11 @@
 --   queue:ack(msg), queue:nack(msg[, delay]) -> true | nil, err
 --   queue:length() -> ready, in_flight
 --   queue:dead() -> the dead-letter queue `<name>.dead`
---   consume(name or queue, {concurrency, batch, ...open options}, handler)
---     -> consumer with stop([timeout]), wait([timeout]), and counters
+--   consume(name or queue, {concurrency, batch, on_error, ...open options},
+--           handler) -> consumer with stop([timeout]), wait([timeout]) and
+--     counters handled, failed, last_error. handler(msg, queue), or
+--     handler({msg, ...}, queue) with batch > 1. on_error(err, msgs) is
+--     told of a handler's error instead of the log.
 --
 -- Values cross as bytes through eddy.codec. A handler that returns acks
 -- its messages; one that raises nacks them (redelivered after the
@@ -137,7 +140,11 @@ local function settle(q, msgs, ok, err, c)
   else
     c.failed = c.failed + 1
     c.last_error = err
-    task.log("warn", "eddy.queue: handler of '" .. q.name .. "' failed: " .. tostring(err))
+    if c.on_error then
+      pcall(c.on_error, err, msgs)
+    else
+      task.log("warn", "eddy.queue: handler of '" .. q.name .. "' failed: " .. tostring(err))
+    end
   end
 end
 
@@ -189,7 +196,7 @@ function M.consume(name, opts, handler)
   end
   local n = opts.concurrency or 1
   local c = setmetatable({ queue = q, batch = opts.batch or 1, tasks = {}, idle = {},
-    handled = 0, failed = 0, stopping = false }, cmt)
+    handled = 0, failed = 0, stopping = false, on_error = opts.on_error }, cmt)
   for i = 1, n do
     c.tasks[i] = eddy.spawn(worker, c, i, handler)
   end
