@@ -175,7 +175,13 @@ local function worker(c, slot, handler)
       else
         ok, herr = xpcall(handler, debug.traceback, msgs[1], q)
       end
-      settle(q, msgs, ok, herr, c)
+      if c.cancelled then
+        -- Stopped past its timeout: the handler's waits answered
+        -- "cancelled", so its work is unfinished.
+        for i = 1, #msgs do if not msgs[i]._settled then q:nack(msgs[i], 0) end end
+      else
+        settle(q, msgs, ok, herr, c)
+      end
     end
   end
 end
@@ -221,6 +227,7 @@ function C:wait(timeout)
     local left = deadline and deadline - eddy.now()
     local ok, err = t:join(left and (left > 0 and left or 0.001))
     if not ok and err == "timeout" then
+      self.cancelled = true
       for _, u in ipairs(self.tasks) do u:cancel() end
       for _, u in ipairs(self.tasks) do u:join() end
       return nil, "timeout"
