@@ -68,10 +68,12 @@ function M.open(name, opts)
   return setmetatable({ name = name, backend = o.backend, _b = b, _opts = opts }, qmt)
 end
 
+-- The backend's message becomes the user's: payload gives way to body.
 local function wrap(m)
   local ok, body = pcall(decode, m.payload)
   if not ok then body = m.payload end -- not ours (another language's)
-  return { id = m.id, body = body, attempts = m.attempts }
+  m.body, m.payload = body, nil
+  return m
 end
 
 function Q:push(value, opts)

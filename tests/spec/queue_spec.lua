@@ -38,6 +38,13 @@ describe("eddy.queue", function()
       assert.same({ nil, "not found" }, { q:ack(m) })
       assert.same({ "two", 3.5 }, drain(q))
       assert.same({ 0, 0 }, { q:length() })
+      -- A closed queue object answers "closed"; the queue lives on for
+      -- the process's other users.
+      q:push("kept")
+      q:close()
+      assert.same({ nil, "closed" }, { q:push(1) })
+      assert.same({ nil, "closed" }, { q:pop() })
+      assert.same({ "kept" }, drain(eddy.queue.open(q.name)))
     end)
   end)
 

@@ -19,8 +19,14 @@ function M.open(name, opts)
   return setmetatable({ _q = q, _name = name }, mt)
 end
 
+-- A closed queue object answers nil, "closed" (the queue itself lives
+-- on for the process's other users).
+local CLOSED = setmetatable({}, { __index = function()
+  return function() return nil, "closed" end
+end })
+
 local function check(self)
-  if self._closed then error("eddy.queue: the queue is closed", 3) end
+  if self._closed then return CLOSED end
   return self._q
 end
 
@@ -90,6 +96,7 @@ function B:nack(id, delay) return check(self):nack(id, delay) end
 
 function B:length()
   local ready, in_flight, delayed = check(self):length()
+  if not ready then return nil, in_flight end
   return ready + delayed, in_flight
 end
 
