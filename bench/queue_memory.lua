@@ -9,16 +9,7 @@
 -- queue / channel carrying encoded values.
 --   build/eddy bench/queue_memory.lua [N] [C] [rounds]
 local eddy = require "eddy"
-local ffi = require "ffi"
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } eddy_qts;
-  int clock_gettime(int clk, eddy_qts *ts);
-]]
-local ts = ffi.new("eddy_qts")
-local function clock() -- CLOCK_MONOTONIC, seconds
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
+local clock = require("eddy.c.task").clock -- monotonic, ns precision
 
 local N = tonumber(arg and arg[1]) or 200000
 local C = tonumber(arg and arg[2]) or 64
