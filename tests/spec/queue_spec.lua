@@ -332,6 +332,31 @@ describe("eddy.pubsub", function()
   end)
 end)
 
+describe("eddy.pubsub across worker processes", function()
+  it("reaches every subscriber of every worker once, through the mailbox relays", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local subs = eddy.shared.atomic("pubsub-workers-subs")
+      local sub = eddy.pubsub.subscribe("pubsub-workers")
+      subs:add(1)
+      local me = eddy.worker.id() .. "." .. eddy.worker.thread()
+      if me == "1.1" then
+        local deadline = eddy.now() + 10
+        while subs:get() < 4 and eddy.now() < deadline do eddy.sleep(0.01) end
+        print("in this process " .. eddy.pubsub.publish("pubsub-workers", { text = "hello" }))
+      end
+      print(me .. " heard " .. tostring(sub:recv(10).text))
+      print(me .. " then " .. tostring(select(2, sub:recv(0.2))))
+    ]], "", "--workers 2 --threads 2")
+    assert.equal(0, rc, out)
+    assert.matches("in this process 2", out)
+    for _, me in ipairs({ "1.1", "1.2", "2.1", "2.2" }) do
+      assert.matches(me .. " heard hello", out, 1, true)
+      assert.matches(me .. " then timeout", out, 1, true)
+    end
+  end)
+end)
+
 describe("examples/queues", function()
   local function run(name)
     return h.sh("QUEUE_BACKEND=memory " .. h.eddy_bin .. " examples/queues/" .. name .. ".lua")
