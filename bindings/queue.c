@@ -38,12 +38,15 @@ static int queue_open(lua_State *L) {
   double attempts = eddyL_optfield_number(L, 2, "max_attempts", 5);
   luaL_argcheck(L, max >= 0 && max <= 9007199254740992.0, 2,
                 "max must be a count >= 0");
-  luaL_argcheck(L, attempts >= 0 && attempts <= 4294967295.0, 2,
-                "max_attempts must be a count >= 0");
+  luaL_argcheck(L, attempts >= 1 && attempts <= 4294967295.0, 2,
+                "max_attempts must be a count >= 1");
   eddy__mq_opts_t opts = {(size_t)max, (uint32_t)attempts,
                           opt_ms(L, 2, "backoff", 1),
                           opt_ms(L, 2, "backoff_max", 60),
                           opt_ms(L, 2, "visibility", 30)};
+  /* As the durable backends have it: a message may be in flight for a
+     while, however short. */
+  luaL_argcheck(L, opts.visibility_ms > 0, 2, "visibility must be > 0");
   eddy__mq_t *q;
   int rc = eddy__mq_open(name, &opts, &q);
   if (rc != 0)

@@ -309,7 +309,8 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
   q->ready.n--;
   m->attempts++;
   m->id = q->next_id++;
-  m->due = now + q->opts.visibility_ms;
+  m->due = q->opts.visibility_ms > 0 ? now + q->opts.visibility_ms
+                                     : UINT64_MAX; /* 0: no deadline */
   list_append(&q->in_flight, m);
   memcpy(copy, m->data, m->len);
   out->id = m->id;
