@@ -77,6 +77,22 @@ describe("eddy.queue", function()
       assert.equal(100, accepted)
       assert.equal(19900, full)
       assert.same({ 100, 0 }, { q:length() })
+      -- Refused pushes cost nothing that stays.
+      local function rss_kib()
+        for line in io.lines("/proc/self/status") do
+          local kb = line:match("^VmRSS:%s+(%d+)")
+          if kb then return tonumber(kb) end
+        end
+      end
+      collectgarbage() collectgarbage()
+      local before = rss_kib()
+      local pad, push = ("y"):rep(200), q.push
+      for i = 1, 50000 do
+        if push(q, { i = i, pad = pad }) then error("a push past max") end
+        if i % 1000 == 0 then eddy.yield() end
+      end
+      collectgarbage() collectgarbage()
+      assert.is_true(rss_kib() - before < 8 * 1024, "memory grew under refused pushes")
       assert.equal(100, #drain(q))
     end)
   end)
@@ -96,6 +112,19 @@ describe("eddy.queue", function()
       assert.same({ true, nil, "cancelled" }, { t:join() })
       assert.truthy(q:push("after"))
       assert.same({ "after" }, drain(q))
+    end)
+  end)
+
+  it("passes a wake-up on when the woken waiter is cancelled before it runs", function()
+    h.run(function()
+      local q = assert(eddy.queue.open(fresh()))
+      local a = eddy.spawn(function() return q:pop() end)
+      local b = eddy.spawn(function() local m = q:pop(5) q:ack(m) return m.body end)
+      eddy.sleep(0.01) -- both wait; a is first in line
+      q:push("one") -- wakes a ...
+      a:cancel()    -- ... which goes before its wake-up lands
+      assert.same({ true, nil, "cancelled" }, { a:join() })
+      assert.same({ true, "one" }, { b:join(2) })
     end)
   end)
 
