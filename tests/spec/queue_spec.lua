@@ -48,6 +48,22 @@ describe("eddy.queue", function()
     end)
   end)
 
+  it("acks and nacks many messages in flight in any order", function()
+    h.run(function()
+      local q = assert(eddy.queue.open(fresh()))
+      local msgs = {}
+      for i = 1, 5000 do q:push(i) end
+      for i = 1, 5000 do msgs[i] = q:pop(0) end
+      assert.same({ 0, 5000 }, { q:length() })
+      for i = 5000, 1, -2 do assert.is_true(q:ack(msgs[i])) end
+      for i = 1, 5000, 2 do assert.is_true(q:nack(msgs[i], 0)) end
+      assert.same({ 2500, 0 }, { q:length() })
+      local sum = 0
+      for _, v in ipairs(drain(q)) do sum = sum + v end
+      assert.equal(2500 * 2500, sum) -- the odd numbers 1 .. 4999
+    end)
+  end)
+
   it("answers full at the maximum at once, and a push with a timeout waits for room", function()
     h.run(function()
       local q = assert(eddy.queue.open(fresh(), { max = 2 }))
