@@ -276,6 +276,41 @@ local function add_metric(fams, m, base)
   fams[#fams + 1] = fam
 end
 
+-- Families that modules (and programs) compute at each scrape.
+local collectors = {}
+
+-- eddy.metrics.add_collector(fn): fn() is called at each scrape, in the thread
+-- that serves it, and returns families: { {name, kind, help, samples =
+-- { {labels = {k = v}, value = n}, ... }, per_process = true|nil}, ... }.
+-- A family with per_process carries the worker's label rather than the
+-- thread's (a figure every thread of the process would repeat).
+function M.add_collector(fn)
+  if type(fn) ~= "function" then error("bad argument #1 to 'collect' (function expected)", 2) end
+  collectors[#collectors + 1] = fn
+end
+
+local function add_collected(fams, base, worker_label)
+  for _, fn in ipairs(collectors) do
+    local ok, got = pcall(fn)
+    if ok and type(got) == "table" then
+      for _, f in ipairs(got) do
+        check_name(f.name)
+        local fam = family(f.name, f.kind or "gauge", f.help or f.name)
+        local own = f.per_process and worker_label or base
+        for _, smp in ipairs(f.samples or {}) do
+          local keys = {}
+          for k in pairs(smp.labels or {}) do keys[#keys + 1] = k end
+          sort(keys)
+          local parts = {}
+          for i, k in ipairs(keys) do parts[i] = k .. '="' .. escape(smp.labels[k]) .. '"' end
+          fam.lines[#fam.lines + 1] = f.name .. labels_text(own, concat(parts, ",")) .. " " .. number_text(smp.value)
+        end
+        fams[#fams + 1] = fam
+      end
+    end
+  end
+end
+
 -- This thread's families: the runtime's, then the program's. Series carry
 -- the thread's labels (and the worker's, under a master); the process's
 -- memory carries only the worker's, so that threads repeat the same line.
@@ -302,6 +337,7 @@ local function collect()
     rss.lines[1] = "process_resident_memory_bytes" .. labels_text(worker_label, "") .. " " .. number_text(f.rss)
     fams[#fams + 1] = rss
   end
+  add_collected(fams, base, worker_label)
   for _, name in ipairs(order) do
     add_metric(fams, registry[name], base)
   end
@@ -446,7 +482,7 @@ end
 
 -- Forgets the program's metrics (for tests and reloads).
 function M.reset()
-  registry, order = {}, {}
+  registry, order, collectors = {}, {}, {}
 end
 
 return M

@@ -70,6 +70,25 @@ local function backend_of(opts)
   return mod, o
 end
 
+-- The memory queues this thread has opened, for eddy.metrics: their
+-- depths are the process's, so the series carry no thread label.
+local memory_queues
+
+local function depth_families()
+  local ready, in_flight = { }, { }
+  for name, q in pairs(memory_queues) do
+    local r, f = q:length()
+    ready[#ready + 1] = { labels = { queue = name }, value = r }
+    in_flight[#in_flight + 1] = { labels = { queue = name }, value = f }
+  end
+  return {
+    { name = "eddy_queue_ready", kind = "gauge", help = "Messages ready in a memory queue.",
+      samples = ready, per_process = true },
+    { name = "eddy_queue_in_flight", kind = "gauge", help = "Messages of a memory queue popped and not acked yet.",
+      samples = in_flight, per_process = true },
+  }
+end
+
 function M.open(name, opts)
   if type(name) ~= "string" or name == "" then
     error("eddy.queue.open: name must be a non-empty string", 2)
@@ -78,7 +97,15 @@ function M.open(name, opts)
   local mod, o = backend_of(opts)
   local b, err = mod.open(name, o)
   if not b then return nil, err end
-  return setmetatable({ name = name, backend = o.backend, _b = b, _opts = opts }, qmt)
+  local q = setmetatable({ name = name, backend = o.backend, _b = b, _opts = opts }, qmt)
+  if o.backend == "memory" then
+    if not memory_queues then
+      memory_queues = {}
+      require("eddy.metrics").add_collector(depth_families)
+    end
+    memory_queues[name] = memory_queues[name] or q
+  end
+  return q
 end
 
 -- The backend's message becomes the user's: payload gives way to body.

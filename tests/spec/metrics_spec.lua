@@ -215,6 +215,28 @@ describe("eddy.metrics", function()
     end
   end)
 
+  it("adds the families of collectors, and memory queues' depths", function()
+    local text = h.run(function()
+      metrics.add_collector(function()
+        return { { name = "pool_connections", kind = "gauge", help = "Open.",
+          samples = { { labels = { pool = "db", state = "idle" }, value = 3 } } } }
+      end)
+      local q = eddy.queue.open("metrics_spec_jobs")
+      q:push("a")
+      q:push("b")
+      local m = q:pop()
+      local text = metrics.text()
+      q:ack(m)
+      q:ack(q:pop())
+      return text
+    end)
+    local families = parse_exposition(text)
+    assert.equal(3, sample(families, "pool_connections", "pool_connections", { pool = "db", state = "idle", thread = "1" }))
+    assert.equal(1, sample(families, "eddy_queue_ready", "eddy_queue_ready", { queue = "metrics_spec_jobs" }))
+    assert.equal(1, sample(families, "eddy_queue_in_flight", "eddy_queue_in_flight", { queue = "metrics_spec_jobs" }))
+    assert.is_nil(families.eddy_queue_ready.samples[1].labels.thread) -- the process's figure
+  end)
+
   it("is served on a route, and curl reads it", function()
     local rc, out = h.eddy_run([[
 local eddy = require "eddy"
