@@ -169,6 +169,7 @@ int luaopen_eddy_c_fs(lua_State *L);
 int luaopen_eddy_c_mysql(lua_State *L);
 int luaopen_eddy_c_resp(lua_State *L);
 int luaopen_eddy_c_process(lua_State *L);
+int luaopen_eddy_c_sqlite_queue(lua_State *L);
 
 /* The embedded Lua sources of lua/eddy/ (generated at build time). */
 typedef struct eddyL_source_s {

@@ -16,6 +16,7 @@ PACKAGES=(
   python3            # an independent HTTP server for the client's tests
   libhiredis-dev     # the Redis client's reply parser
   libmariadb-dev     # the MySQL client (MariaDB Connector/C, non-blocking API)
+  libsqlite3-dev     # the durable queue backend (SQLite in WAL mode)
   redis-server       # a real Redis for the Redis client's and queues' tests
   redis-tools        # redis-benchmark, the Redis client's yardstick
   mariadb-server     # a real MariaDB for the MySQL client's tests
