@@ -1,0 +1,112 @@
+-- Issue 7, item 6: on the durable backends (SQLite, Redis Streams), a
+-- producer and a consumer (eddy processes) are killed with SIGKILL
+-- mid-stream and started again; every push that was acknowledged to the
+-- producer must reach a consumer at least once. The duplicates (messages
+-- handled twice: pushed again after an unlogged ack, or delivered again
+-- after an unacked pop) are counted and reported.
+local h = require "helper"
+
+local host, port = h.server("redis")
+local DIR = "tests/queue_reliability"
+
+local function lines(path)
+  local out = {}
+  local f = io.open(path)
+  if not f then return out end
+  for l in f:lines() do
+    if l ~= "" then out[#out + 1] = tonumber(l) end
+  end
+  f:close()
+  return out
+end
+
+-- Waits (up to 30 s) until path has at least k lines.
+local function wait_lines(path, k)
+  for _ = 1, 600 do
+    if #lines(path) >= k then return end
+    os.execute("sleep 0.05")
+  end
+  error(("%s never reached %d lines (has %d)"):format(path, k, #lines(path)))
+end
+
+local function kill9(pid)
+  h.sh("kill -9 " .. pid)
+  h.wait_exit(pid)
+end
+
+-- Runs the scenario; returns acked, delivered, missing, duplicates.
+local function scenario(kind, target, queue, n)
+  local acklog, gotlog = os.tmpname(), os.tmpname()
+  local function producer()
+    return h.start_eddy(("%s/producer.lua %s %s %s %d %s"):format(DIR, kind, target, queue, n, acklog))
+  end
+  local function consumer(idle)
+    return h.start_eddy(("%s/consumer.lua %s %s %s %s %s"):format(DIR, kind, target, queue, gotlog, idle))
+  end
+  -- First round: both killed mid-stream.
+  local c1 = consumer(30)
+  local p1 = producer()
+  wait_lines(acklog, math.floor(n / 4))
+  kill9(p1)
+  wait_lines(gotlog, math.floor(n / 8))
+  kill9(c1)
+  local acked_at_kill = #lines(acklog)
+  assert(acked_at_kill < n, "the producer finished before it was killed")
+  -- Second round: the producer pushes what was not acknowledged, the
+  -- consumer drains the queue (its unacked messages come back after the
+  -- visibility timeout) and ends when idle.
+  local p2, p2out = producer()
+  local c2, c2out = consumer(3)
+  h.wait_exit(p2)
+  for _ = 1, 1200 do -- the consumer ends 3 s after the last message
+    if h.sh("kill -0 " .. c2) ~= 0 then break end
+    os.execute("sleep 0.05")
+  end
+  assert.matches("producer done", h.read_file(p2out))
+  assert.matches("consumer done", h.read_file(c2out))
+  local acked, seen = {}, {}
+  for _, i in ipairs(lines(acklog)) do acked[i] = true end
+  local delivered, distinct, dups, missing = 0, 0, 0, 0
+  for _, i in ipairs(lines(gotlog)) do
+    delivered = delivered + 1
+    if seen[i] then dups = dups + 1 else distinct = distinct + 1 end
+    seen[i] = true
+  end
+  local nacked = 0
+  for i in pairs(acked) do
+    nacked = nacked + 1
+    if not seen[i] then missing = missing + 1 end
+  end
+  os.remove(acklog)
+  os.remove(gotlog)
+  print(("# %s: %d pushes acknowledged (%d before the kill), %d deliveries, " ..
+    "%d distinct, %d duplicates, %d lost"):format(kind, nacked, acked_at_kill, delivered,
+    distinct, dups, missing))
+  return nacked, distinct, missing, dups
+end
+
+describe("queue reliability under SIGKILL", function()
+  it("sqlite: every acknowledged push is delivered at least once", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    local acked, distinct, missing = scenario("sqlite", dir .. "/q.db", "rel", 3000)
+    assert.equal(3000, acked)
+    assert.equal(0, missing)
+    assert.is_true(distinct >= acked)
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("redis: every acknowledged push is delivered at least once", function()
+    local url = ("redis://%s:%d/8"):format(host, port)
+    h.eddy.run(function()
+      local c = assert(require("eddy.redis").connect(url))
+      c:call("FLUSHDB")
+      c:close()
+    end)
+    local acked, distinct, missing = scenario("redis", url, "rel", 3000)
+    assert.equal(3000, acked)
+    assert.equal(0, missing)
+    assert.is_true(distinct >= acked)
+  end)
+end)
