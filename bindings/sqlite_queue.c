@@ -240,6 +240,21 @@ static int store_length(lua_State *L) {
   return op ? submit(L, check_store(L), op) : 2;
 }
 
+/* store:stats() -> { commits, ops } (nil when closed) */
+static int store_stats(lua_State *L) {
+  store_t *s = check_store(L);
+  if (s->q == NULL)
+    return 0;
+  uint64_t commits, ops;
+  eddy__sqlq_stats(s->q, &commits, &ops);
+  lua_createtable(L, 0, 2);
+  lua_pushnumber(L, (lua_Number)commits);
+  lua_setfield(L, -2, "commits");
+  lua_pushnumber(L, (lua_Number)ops);
+  lua_setfield(L, -2, "ops");
+  return 1;
+}
+
 /* Operations still out come back on their own: the pool lets a busy
    writer finish its batch. */
 static int store_gc(lua_State *L) {
@@ -270,7 +285,8 @@ static const luaL_Reg store_methods[] = {
     {"ensure", store_ensure}, {"push", store_push},
     {"pop", store_pop},       {"ack", store_ack},
     {"nack", store_nack},     {"length", store_length},
-    {"close", store_close},   {NULL, NULL},
+    {"stats", store_stats},   {"close", store_close},
+    {NULL, NULL},
 };
 
 static const luaL_Reg store_meta[] = {

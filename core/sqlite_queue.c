@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ typedef struct shared_s {
   int sync_full;
   uv_mutex_t lock;          /* guards pending */
   eddy__sqlq_op_t *pending; /* submitted, not yet run: newest first */
+  atomic_uint_fast64_t commits;
+  atomic_uint_fast64_t ops;
 } shared_t;
 
 struct eddy__sqlq_s {
@@ -402,6 +405,8 @@ static eddy__sqlq_op_t *take_pending(shared_t *s) {
 static void writer_run(eddy__job_t *job, void *state) {
   writer_t *w = state;
   eddy__sqlq_op_t *batch = take_pending(((eddy__sqlq_op_t *)job)->owner);
+  if (batch == NULL)
+    return;
   eddy__sqlq_op_t *op;
   if (w == NULL || w->db == NULL) {
     for (op = batch; op != NULL; op = op->next)
@@ -415,9 +420,12 @@ static void writer_run(eddy__job_t *job, void *state) {
     return;
   }
   int64_t now = now_ms();
-  for (op = batch; op != NULL; op = op->next)
+  uint64_t n = 0;
+  for (op = batch; op != NULL; op = op->next, n++)
     apply(w, op, now);
   rc = run(w->stmt[S_COMMIT]);
+  atomic_fetch_add(&w->shared->commits, 1);
+  atomic_fetch_add(&w->shared->ops, n);
   if (rc != SQLITE_OK) {
     const char *why = sqlite3_errmsg(w->db);
     for (op = batch; op != NULL; op = op->next) {
@@ -461,6 +469,11 @@ void eddy__sqlq_free(eddy__sqlq_t *q) {
     return;
   eddy__pool_free(q->pool);
   free(q);
+}
+
+void eddy__sqlq_stats(eddy__sqlq_t *q, uint64_t *commits, uint64_t *ops) {
+  *commits = atomic_load(&q->shared->commits);
+  *ops = atomic_load(&q->shared->ops);
 }
 
 eddy__sqlq_op_t *eddy__sqlq_op_new(int kind, const char *queue,

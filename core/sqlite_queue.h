@@ -96,6 +96,10 @@ eddy__sqlq_op_t *eddy__sqlq_op_new(int kind, const char *queue,
                                    const char *dead);
 void eddy__sqlq_op_free(eddy__sqlq_op_t *op);
 
+/* Transactions committed and operations run in them, since the store was
+   made: ops / commits is the group commit's batch. */
+void eddy__sqlq_stats(eddy__sqlq_t *q, uint64_t *commits, uint64_t *ops);
+
 /* Queues op from rt's loop thread. Returns 0 or an EDDY_E code. */
 int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
                       eddy__sqlq_op_t *op);

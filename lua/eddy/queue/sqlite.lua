@@ -289,6 +289,13 @@ function Backend:length()
   return self._store:length(self._name)
 end
 
+-- stats() -> { commits, ops }: the file's transactions and the
+-- operations they held, for this thread's writer (ops / commits is the
+-- group commit's batch).
+function Backend:stats()
+  return self._store:stats()
+end
+
 -- close(): waiting pops and pushes of this object answer "closed".
 function Backend:close()
   if self._closed then return end
