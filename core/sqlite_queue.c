@@ -382,11 +382,20 @@ static void apply(writer_t *w, eddy__sqlq_op_t *op, int64_t now) {
   run(w->stmt[S_RELEASE]);
 }
 
-/* The batch in submission order: the pending list is newest first. */
-static eddy__sqlq_op_t *take_pending(shared_t *s) {
+/* The batch in submission order (the pending list is newest first), or
+   NULL when an earlier batch took op already: its job then only comes
+   back. Were it to take what is pending now, each of those jobs would
+   commit the few ops that came meanwhile, and batches would crumble. */
+static eddy__sqlq_op_t *take_pending(shared_t *s, eddy__sqlq_op_t *op) {
   uv_mutex_lock(&s->lock);
+  if (op->taken) {
+    uv_mutex_unlock(&s->lock);
+    return NULL;
+  }
   eddy__sqlq_op_t *list = s->pending, *rev = NULL;
   s->pending = NULL;
+  for (eddy__sqlq_op_t *o = list; o != NULL; o = o->next)
+    o->taken = 1;
   uv_mutex_unlock(&s->lock);
   while (list != NULL) {
     eddy__sqlq_op_t *next = list->next;
@@ -399,12 +408,13 @@ static eddy__sqlq_op_t *take_pending(shared_t *s) {
 
 /*
  * A job: runs every op pending now, its own and those queued behind it,
- * in one transaction. The jobs of the ops it took find nothing left to
- * do; each comes back after this one, so after the commit.
+ * in one transaction. The jobs of the ops it took find theirs done; each
+ * comes back after this one, so after the commit.
  */
 static void writer_run(eddy__job_t *job, void *state) {
   writer_t *w = state;
-  eddy__sqlq_op_t *batch = take_pending(((eddy__sqlq_op_t *)job)->owner);
+  eddy__sqlq_op_t *self = (eddy__sqlq_op_t *)job;
+  eddy__sqlq_op_t *batch = take_pending(self->owner, self);
   if (batch == NULL)
     return;
   eddy__sqlq_op_t *op;

@@ -70,6 +70,7 @@ struct eddy__sqlq_op_s {
   int64_t backoff_max;      /* ... up to this */
   void *data;               /* the submitter's */
   void *owner;              /* the store's shared part: set by submit */
+  int taken;                /* a batch took it: under the store's lock */
   /* Results. */
   int rc;
   char err[160];
