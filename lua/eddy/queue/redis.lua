@@ -20,8 +20,9 @@
 --
 -- A pop first moves due delayed messages back and claims (XAUTOCLAIM)
 -- deliveries idle past the visibility timeout, the work of consumers that
--- vanished; then it waits in XREADGROUP ... BLOCK, at most `poll` seconds at
--- a time so that delayed and expired messages are seen while it waits.
+-- vanished (at most once a `poll` while messages flow); then it waits in
+-- XREADGROUP ... BLOCK, at most `poll` seconds at a time so that delayed
+-- and expired messages are seen while it waits.
 -- Commands go through the thread's pool of connections to the server; a
 -- waiting pop holds one.
 
@@ -239,6 +240,7 @@ function M.open(name, opts)
     _visibility = number_opt(opts, "visibility", 30, 0.001),
     _poll = number_opt(opts, "poll", DEFAULT_POLL, 0.001),
     _popped = {}, -- ids delivered through this object, for ack and nack
+    _next_claim = 0, -- when pop next runs the claim script
     _closed = false,
   }, Backend)
   local ok, err = with_conn(self, open_group, self._stream)
@@ -302,15 +304,22 @@ end
 -- block_ms (nil: not at all). msgs (maybe empty), ms to the next delayed
 -- one; or nil, err.
 local function look(conn, self, n, block_ms)
-  local r, err = eval(conn, "claim", 3, self._stream, self._delayed, self._dead,
-    GROUP, self._consumer, ms(self._visibility), n, self._max_attempts)
-  if not r then return nil, err end
-  local out = {}
-  for i = 1, #r[1] do
-    local c = r[1][i]
-    out[i] = { id = c[1], payload = c[2], attempts = c[3] }
+  local out, err = {}, nil
+  -- The claim script runs at most once a poll (and whenever the stream
+  -- has nothing new): a busy consumer pays two round trips a message.
+  if now() >= self._next_claim then
+    local r
+    r, err = eval(conn, "claim", 3, self._stream, self._delayed, self._dead,
+      GROUP, self._consumer, ms(self._visibility), n, self._max_attempts)
+    if not r then return nil, err end
+    for i = 1, #r[1] do
+      local c = r[1][i]
+      out[i] = { id = c[1], payload = c[2], attempts = c[3] }
+    end
+    -- A full batch of claims may leave more behind: look again next time.
+    if #r[1] < n then self._next_claim = now() + self._poll end
+    if #out > 0 then return out end
   end
-  if #out > 0 then return out, r[2] end
   local v
   if block_ms then
     conn:set_timeout(block_ms / 1000 + 10)
@@ -322,7 +331,8 @@ local function look(conn, self, n, block_ms)
   end
   if v == nil and err ~= nil then return nil, err end
   if v ~= nil then parse_read(v, out) end
-  return out, r[2]
+  if #out == 0 then self._next_claim = 0 end
+  return out
 end
 
 -- pop_batch(n[, timeout]) -> { msg, ... } | nil, "timeout" | "closed" | err
