@@ -133,6 +133,11 @@ static void *writer_new(void *arg) {
      transactions rather than fail. */
   if (rc == SQLITE_OK)
     rc = sqlite3_busy_timeout(w->db, 10000);
+  /* Closing would checkpoint the WAL into the file, while the loop thread
+     that frees the store waits for this thread to end; commits
+     checkpoint as they go (every 1000 pages) instead. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_db_config(w->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
   if (rc == SQLITE_OK)
