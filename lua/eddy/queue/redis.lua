@@ -27,6 +27,7 @@
 -- waiting pop holds one.
 
 local redis = require "eddy.redis"
+local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
 
 local type, error, tostring, tonumber, setmetatable, pairs =
@@ -176,14 +177,6 @@ end
 local Backend = {}
 Backend.__index = Backend
 
-local function number_opt(opts, key, def, min)
-  local v = opts[key]
-  if v == nil then return def end
-  if type(v) ~= "number" or v < min then
-    error("bad option '" .. key .. "' (number >= " .. min .. " expected)", 4)
-  end
-  return v
-end
 
 -- What redis.connect gets: the url or the options, with the pool.
 local function target_of(opts)
@@ -194,7 +187,7 @@ local function target_of(opts)
   elseif type(t) == "table" then
     for k, v in pairs(t) do o[k] = v end
   else
-    error("bad option 'url' (redis:// url expected)", 4)
+    error("bad option 'url' (redis:// url expected)", 3)
   end
   o.pool = o.pool or POOL
   return o
@@ -219,40 +212,23 @@ local function open_group(conn, stream)
 end
 
 function M.open(name, opts)
-  if type(name) ~= "string" or name == "" then
-    error("bad argument #1 to 'open' (queue name expected)", 2)
-  end
   opts = opts or {}
   local consumer = opts.consumer or
     fmt("eddy-%x-%x", math_floor(now() * 1000) % 0x7fffffff, math_random(0, 0x7fffffff))
-  local self = setmetatable({
-    _name = name,
-    _stream = "eddy:q:" .. name,
-    _delayed = "eddy:qd:" .. name,
-    _seq = "eddy:qs:" .. name,
-    _dead = "eddy:q:" .. name .. ".dead",
-    _consumer = consumer,
-    _target = target_of(opts),
-    _max = number_opt(opts, "max", 0, 0),
-    _max_attempts = number_opt(opts, "max_attempts", 5, 1),
-    _backoff = number_opt(opts, "backoff", 1, 0),
-    _backoff_max = number_opt(opts, "backoff_max", 60, 0),
-    _visibility = number_opt(opts, "visibility", 30, 0.001),
-    _poll = number_opt(opts, "poll", DEFAULT_POLL, 0.001),
-    _popped = {}, -- ids delivered through this object, for ack and nack
-    _next_claim = 0, -- when pop next runs the claim script
-    _closed = false,
-  }, Backend)
+  local self = durable.init(setmetatable({}, Backend), name, opts, DEFAULT_POLL)
+  self._stream = "eddy:q:" .. name
+  self._delayed = "eddy:qd:" .. name
+  self._seq = "eddy:qs:" .. name
+  self._dead = "eddy:q:" .. name .. ".dead"
+  self._consumer = consumer
+  self._target = target_of(opts)
+  self._popped = {} -- ids delivered through this object, for ack and nack
+  self._next_claim = 0 -- when pop next runs the claim script
   local ok, err = with_conn(self, open_group, self._stream)
   if not ok then return nil, err end
   return self
 end
 
-local function check_timeout(timeout, n)
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    error("bad argument #" .. n .. " (timeout: seconds >= 0 expected)", 3)
-  end
-end
 
 local function do_push(conn, self, payload, delay)
   if self._max == 0 and delay == 0 then
@@ -266,14 +242,8 @@ end
 
 -- push(payload[, {delay, timeout}]) -> id | nil, "full" | nil, err
 function Backend:push(payload, opts)
-  if type(payload) ~= "string" then
-    error("bad argument #1 to 'push' (string expected, got " .. type(payload) .. ")", 2)
-  end
-  local delay, timeout = 0, nil
-  if opts ~= nil then
-    delay, timeout = opts.delay and ms(opts.delay) or 0, opts.timeout
-  end
-  check_timeout(timeout, 2)
+  local delay, timeout = durable.check_push(payload, opts)
+  delay = delay and ms(delay) or 0
   local deadline = timeout and timeout > 0 and now() + timeout or nil
   while true do
     local id, err = with_conn(self, do_push, self, payload, delay)
@@ -338,10 +308,7 @@ end
 -- pop_batch(n[, timeout]) -> { msg, ... } | nil, "timeout" | "closed" | err
 -- timeout nil waits for good, 0 looks once.
 function Backend:pop_batch(n, timeout)
-  if type(n) ~= "number" or n < 1 then
-    error("bad argument #1 to 'pop_batch' (count >= 1 expected)", 2)
-  end
-  check_timeout(timeout, 2)
+  durable.check_pop(n, timeout)
   local deadline = timeout and now() + timeout or nil
   while true do
     local block = self._poll
@@ -357,19 +324,8 @@ function Backend:pop_batch(n, timeout)
   end
 end
 
--- pop([timeout]) -> { id, payload, attempts } | nil, err
-function Backend:pop(timeout)
-  check_timeout(timeout, 1)
-  local msgs, err = self:pop_batch(1, timeout)
-  if msgs then return msgs[1] end
-  return nil, err
-end
+Backend.pop = durable.pop
 
-local function check_id(id)
-  if type(id) ~= "string" then
-    error("bad argument #1 (message id expected, got " .. type(id) .. ")", 3)
-  end
-end
 
 -- The consumer that must hold the delivery: this one for a message popped
 -- here (so that one claimed by another consumer since answers "not
@@ -382,7 +338,7 @@ end
 
 -- ack(id) -> true | nil, "not found"
 function Backend:ack(id)
-  check_id(id)
+  durable.check_id(id, "string")
   local r, err = with_conn(self, eval, "ack", 1, self._stream, GROUP, id, holder(self, id))
   if r == nil then return nil, err end
   if r == 0 then return nil, "not found" end
@@ -392,10 +348,7 @@ end
 -- nack(id[, delay]) -> true | nil, "not found". Past max_attempts the
 -- message goes to the dead-letter queue <name>.dead.
 function Backend:nack(id, delay)
-  check_id(id)
-  if delay ~= nil and (type(delay) ~= "number" or delay < 0) then
-    error("bad argument #2 to 'nack' (seconds >= 0 expected)", 2)
-  end
+  durable.check_id(id, "string", delay)
   local r, err = with_conn(self, eval, "nack", 4, self._stream, self._delayed, self._dead,
     self._seq, GROUP, id, holder(self, id), delay and ms(delay) or -1, self._max_attempts,
     ms(self._backoff), ms(self._backoff_max))

@@ -16,6 +16,7 @@
 -- interface (push, pop, pop_batch, ack, nack, length, close) is eddy.queue's.
 
 local c = require "eddy.c.sqlite_queue"
+local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
 
 local type, error, pairs, setmetatable, tostring = type, error, pairs, setmetatable, tostring
@@ -41,25 +42,17 @@ local function path_of(opts)
   local url = opts.url
   if url ~= nil then
     if type(url) ~= "string" or not url:match("^sqlite:") then
-      error("bad option 'url' (sqlite:///path or sqlite:path expected)", 4)
+      error("bad option 'url' (sqlite:///path or sqlite:path expected)", 3)
     end
     return (url:gsub("^sqlite://", ""):gsub("^sqlite:", ""))
   end
   local path = opts.path or DEFAULT_PATH
   if type(path) ~= "string" or path == "" then
-    error("bad option 'path' (file name expected)", 4)
+    error("bad option 'path' (file name expected)", 3)
   end
   return path
 end
 
-local function number_opt(opts, key, def, min)
-  local v = opts[key]
-  if v == nil then return def end
-  if type(v) ~= "number" or v < min then
-    error("bad option '" .. key .. "' (number >= " .. min .. " expected)", 4)
-  end
-  return v
-end
 
 local function acquire(path, full)
   local s = stores[path]
@@ -137,41 +130,24 @@ local function next_wait(self, deadline, due)
   return wait
 end
 
-local function check_timeout(timeout, n)
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    error("bad argument #" .. n .. " (timeout: seconds >= 0 expected)", 3)
-  end
-end
 
 -- ======================================================================
 -- The backend
 
 function M.open(name, opts)
-  if type(name) ~= "string" or name == "" then
-    error("bad argument #1 to 'open' (queue name expected)", 2)
-  end
   opts = opts or {}
+  local self = durable.init(setmetatable({}, Backend), name, opts, DEFAULT_POLL)
   local path = path_of(opts)
   local sync = opts.synchronous or "full"
   if sync ~= "full" and sync ~= "normal" then
     error("bad option 'synchronous' (\"full\" or \"normal\" expected)", 2)
   end
-  local self = setmetatable({
-    _name = name,
-    _dead = name .. ".dead",
-    _path = path,
-    _key = path .. "\0" .. name,
-    _max = number_opt(opts, "max", 0, 0),
-    _max_attempts = number_opt(opts, "max_attempts", 5, 1),
-    _backoff = number_opt(opts, "backoff", 1, 0),
-    _backoff_max = number_opt(opts, "backoff_max", 60, 0),
-    _visibility = number_opt(opts, "visibility", 30, 0.001),
-    _poll = number_opt(opts, "poll", DEFAULT_POLL, 0.001),
-    _pops = {},
-    _pushes = {},
-    _tokens = {}, -- id -> the delivery popped here, for ack and nack
-    _closed = false,
-  }, Backend)
+  self._dead = name .. ".dead"
+  self._path = path
+  self._key = path .. "\0" .. name
+  self._pops = {}
+  self._pushes = {}
+  self._tokens = {} -- id -> the delivery popped here, for ack and nack
   self._store = acquire(path, sync == "full")
   local ok, err = self._store:ensure(name, self._dead)
   if not ok then
@@ -189,12 +165,7 @@ end
 
 -- push(payload[, {delay, timeout}]) -> id | nil, "full" | nil, err
 function Backend:push(payload, opts)
-  if type(payload) ~= "string" then
-    error("bad argument #1 to 'push' (string expected, got " .. type(payload) .. ")", 2)
-  end
-  local delay, timeout = nil, nil
-  if opts ~= nil then delay, timeout = opts.delay, opts.timeout end
-  check_timeout(timeout, 2)
+  local delay, timeout = durable.check_push(payload, opts)
   local deadline = timeout and timeout > 0 and now() + timeout or nil
   while true do
     if self._closed then return nil, "closed" end
@@ -214,10 +185,7 @@ end
 -- pop_batch(n[, timeout]) -> { msg, ... } | nil, "timeout" | "closed" | err
 -- timeout nil waits for good, 0 looks once.
 function Backend:pop_batch(n, timeout)
-  if type(n) ~= "number" or n < 1 then
-    error("bad argument #1 to 'pop_batch' (count >= 1 expected)", 2)
-  end
-  check_timeout(timeout, 2)
+  durable.check_pop(n, timeout)
   local deadline = timeout and now() + timeout or nil
   while true do
     if self._closed then return nil, "closed" end
@@ -236,19 +204,8 @@ function Backend:pop_batch(n, timeout)
   end
 end
 
--- pop([timeout]) -> { id, payload, attempts } | nil, err
-function Backend:pop(timeout)
-  check_timeout(timeout, 1)
-  local msgs, err = self:pop_batch(1, timeout)
-  if msgs then return msgs[1] end
-  return nil, err
-end
+Backend.pop = durable.pop
 
-local function check_id(id)
-  if type(id) ~= "number" then
-    error("bad argument #1 (message id expected, got " .. type(id) .. ")", 3)
-  end
-end
 
 -- The delivery to ack or nack: the one popped here, so that a message
 -- redelivered elsewhere meanwhile answers "not found"; 0 (any) for one
@@ -261,7 +218,7 @@ end
 
 -- ack(id) -> true | nil, "not found"
 function Backend:ack(id)
-  check_id(id)
+  durable.check_id(id, "number")
   if self._closed then return nil, "closed" end
   local ok, err = self._store:ack(self._name, id, token(self, id))
   if ok then wake_one(self._key, "_pushes") end
@@ -271,10 +228,7 @@ end
 -- nack(id[, delay]) -> true | nil, "not found". Past max_attempts the
 -- message goes to the dead-letter queue <name>.dead.
 function Backend:nack(id, delay)
-  check_id(id)
-  if delay ~= nil and (type(delay) ~= "number" or delay < 0) then
-    error("bad argument #2 to 'nack' (seconds >= 0 expected)", 2)
-  end
+  durable.check_id(id, "number", delay)
   if self._closed then return nil, "closed" end
   local ok, err = self._store:nack(self._name, self._dead, id, token(self, id),
     delay, self._max_attempts, self._backoff, self._backoff_max)
