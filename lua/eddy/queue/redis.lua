@@ -29,10 +29,11 @@
 local redis = require "eddy.redis"
 local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
+local pid = require("eddy.c.shared").pid
 
 local type, error, tostring, tonumber, setmetatable, pairs =
   type, error, tostring, tonumber, setmetatable, pairs
-local math_min, math_floor, math_random, fmt = math.min, math.floor, math.random, string.format
+local math_min, math_floor, fmt = math.min, math.floor, string.format
 local now = task.now
 
 local M = { _VERSION = "0.1.0" }
@@ -211,10 +212,17 @@ local function open_group(conn, stream)
   return nil, err
 end
 
+-- A consumer name of this object's own: the process, an address unique
+-- among the live objects of the process's threads, and a serial.
+local serial = 0
+local function consumer_name()
+  serial = serial + 1
+  return fmt("eddy-%d-%s-%d", pid(), tostring({}):match("0x(%x+)") or "0", serial)
+end
+
 function M.open(name, opts)
   opts = opts or {}
-  local consumer = opts.consumer or
-    fmt("eddy-%x-%x", math_floor(now() * 1000) % 0x7fffffff, math_random(0, 0x7fffffff))
+  local consumer = opts.consumer or consumer_name()
   local self = durable.init(setmetatable({}, Backend), name, opts, DEFAULT_POLL)
   self._stream = "eddy:q:" .. name
   self._delayed = "eddy:qd:" .. name
