@@ -46,6 +46,8 @@ describe("eddy.queue.redis", function()
       assert.equal(1, c:call("XLEN", "eddy:q:keys"))
       local groups = c:call("XINFO", "GROUPS", "eddy:q:keys")
       assert.equal(1, #groups)
+      -- The closed consumer held nothing: it left the group.
+      assert.same({}, c:call("XINFO", "CONSUMERS", "eddy:q:keys", "eddy"))
     end)
   end)
 

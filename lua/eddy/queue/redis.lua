@@ -31,8 +31,8 @@ local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
 local pid = require("eddy.c.shared").pid
 
-local type, error, tostring, tonumber, setmetatable, pairs =
-  type, error, tostring, tonumber, setmetatable, pairs
+local type, error, tostring, tonumber, setmetatable, pairs, pcall =
+  type, error, tostring, tonumber, setmetatable, pairs, pcall
 local math_min, math_floor, fmt = math.min, math.floor, string.format
 local now = task.now
 
@@ -147,6 +147,14 @@ if ms < 0 then
 end
 if ms > 0 then delay(KEYS[2], KEYS[4], ms, attempts, p)
 else redis.call('XADD', KEYS[1], '*', 'p', p, 'a', attempts) end
+return 1
+]],
+  -- KEYS stream; ARGV group, consumer: removes the consumer unless it
+  -- holds deliveries.
+  leave = [[
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
 return 1
 ]],
   -- KEYS stream, delayed; ARGV group. { ready, in flight }
@@ -373,8 +381,12 @@ function Backend:length()
 end
 
 -- close(): later calls answer "closed"; a pop waiting in XREADGROUP ends
--- with its current BLOCK (at most poll seconds).
+-- with its current BLOCK (at most poll seconds). The consumer leaves the
+-- group when it holds no delivery (else XAUTOCLAIM hands those to others
+-- later); outside a task, or with the server gone, it stays.
 function Backend:close()
+  if self._closed then return end
+  pcall(with_conn, self, eval, "leave", 1, self._stream, GROUP, self._consumer)
   self._closed = true
 end
 
