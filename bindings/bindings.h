@@ -170,6 +170,15 @@ int luaopen_eddy_c_mysql(lua_State *L);
 int luaopen_eddy_c_resp(lua_State *L);
 int luaopen_eddy_c_process(lua_State *L);
 int luaopen_eddy_c_sqlite_queue(lua_State *L);
+int luaopen_eddy_c_queue(lua_State *L);
+int luaopen_eddy_c_pubsub(lua_State *L);
+
+/* Ends a cross-thread wait begun for task t (core/xwait.h): w NULL means
+   none was needed (true at once, or nil, err for err), else the task
+   waits with timeout and yields (bindings/queue.c). */
+struct eddy__xwaiter_s;
+int eddyL_xwait(lua_State *L, eddy_runtime_t *rt, eddy__task_t *t,
+                struct eddy__xwaiter_s *w, int err, int64_t timeout);
 
 /* The embedded Lua sources of lua/eddy/ (generated at build time). */
 typedef struct eddyL_source_s {

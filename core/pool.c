@@ -171,6 +171,28 @@ void eddy__jobport_detach(eddy_runtime_t *rt) {
   uv_close((uv_handle_t *)&port->async, on_port_closed);
 }
 
+/* Points job at rt's port, made on first use; NULL when out of memory. */
+static eddy__jobport_t *job_attach(eddy_runtime_t *rt, eddy__job_t *job) {
+  eddy__jobport_t *port = port_of(rt);
+  if (port == NULL)
+    return NULL;
+  job->port = port;
+  job->next = NULL;
+  job->thread = NULL;
+  atomic_store(&job->cancelled, 0);
+  return port;
+}
+
+/* A job is out: it holds the port, and while jobs are out, their waiters
+   count on the loop running. */
+static void job_out(eddy__jobport_t *port) {
+  uv_mutex_lock(&port->lock);
+  port->refs++;
+  uv_mutex_unlock(&port->lock);
+  if (port->waiting++ == 0)
+    uv_ref((uv_handle_t *)&port->async);
+}
+
 /* Hands a finished job back to its runtime, or frees it when that has
    gone. The lock is held over the wake-up: once it is released, the
    runtime may go. */
@@ -187,6 +209,26 @@ static void post(eddy__job_t *job) {
   uv_mutex_unlock(&port->lock);
   job->done(job); /* cancelled when its runtime went */
   port_unref(port);
+}
+
+int eddy__jobport_hold(eddy_runtime_t *rt, eddy__job_t *job) {
+  eddy__jobport_t *port = job_attach(rt, job);
+  if (port == NULL)
+    return EDDY_ENOMEM;
+  job->state = EDDY__JOB_RUNNING;
+  job_out(port);
+  return 0;
+}
+
+void eddy__job_post(eddy__job_t *job) {
+  post(job);
+}
+
+void eddy__job_unhold(eddy__job_t *job, int posted) {
+  atomic_store(&job->cancelled, 1);
+  waiter_gone(job->port);
+  if (!posted)
+    port_unref(job->port);
 }
 
 /* ======================================================================= */
@@ -281,14 +323,10 @@ void eddy__pool_free(eddy__pool_t *p) {
 
 int eddy__pool_submit(eddy__pool_t *p, eddy_runtime_t *rt,
                       eddy__job_t *job) {
-  eddy__jobport_t *port = port_of(rt);
+  eddy__jobport_t *port = job_attach(rt, job);
   if (port == NULL)
     return EDDY_ENOMEM;
-  job->port = port;
-  job->next = NULL;
-  job->thread = NULL;
   job->state = EDDY__JOB_QUEUED;
-  atomic_store(&job->cancelled, 0);
   uv_mutex_lock(&p->lock);
   /* Threads start with the first job: a program that never uses the pool
      pays nothing, and worker processes fork before any thread exists. */
@@ -310,12 +348,7 @@ int eddy__pool_submit(eddy__pool_t *p, eddy_runtime_t *rt,
   p->tail = job;
   uv_cond_signal(&p->work);
   uv_mutex_unlock(&p->lock);
-  uv_mutex_lock(&port->lock);
-  port->refs++;
-  uv_mutex_unlock(&port->lock);
-  /* While jobs are out, their waiters count on the loop running. */
-  if (port->waiting++ == 0)
-    uv_ref((uv_handle_t *)&port->async);
+  job_out(port);
   return 0;
 }
 

@@ -66,6 +66,20 @@ int eddy__pool_submit(eddy__pool_t *p, eddy_runtime_t *rt, eddy__job_t *job);
    and its done callback, which must free it, still comes. */
 int eddy__pool_cancel(eddy__pool_t *p, eddy__job_t *job);
 
+/*
+ * Jobs that no pool runs: a task waiting on something another thread
+ * finishes (a queue that any thread pushes to) holds a job on its runtime's
+ * port, and that thread posts it; done then runs on the loop thread. While
+ * held, the job keeps the loop alive, as a submitted one does.
+ */
+int eddy__jobport_hold(eddy_runtime_t *rt, eddy__job_t *job);
+/* From any thread, once: hands a held job back to its runtime. */
+void eddy__job_post(eddy__job_t *job);
+/* On the loop thread, when the waiter went. posted 0: the job never will
+   be, and the caller frees it now; 1: it was or is being posted, and its
+   done, which must free it, still comes (cancelled set). */
+void eddy__job_unhold(eddy__job_t *job, int posted);
+
 /* rt goes: jobs already back are done, later ones are freed where they
    finish. Called from rt's loop thread before its loop closes. */
 void eddy__jobport_detach(eddy_runtime_t *rt);

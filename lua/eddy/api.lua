@@ -141,7 +141,7 @@ M.worker = {
 local submodules = { tcp = true, udp = true, dns = true, timer = true, signal = true, http = true, ws = true,
   reactor = true, codec = true, task = true, shared = true, mailbox = true, pool = true,
   metrics = true, log = true, mysql = true, redis = true,
-  fs = true, process = true }
+  fs = true, process = true, queue = true, pubsub = true }
 
 return setmetatable(M, {
   __index = function(t, name)

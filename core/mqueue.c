@@ -1,0 +1,381 @@
+/*
+ * mqueue.c: memory queues (see mqueue.h). One lock per queue guards its
+ * lists and its waiters. The registry of names is the one piece of state
+ * that belongs to the process rather than to a runtime: task-pool threads
+ * have no runtime, and the issue asks for queues that every thread of the
+ * process shares; it is made once, under pthread_once.
+ */
+#include "mqueue.h"
+
+#include "eddy.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct msg_s msg_t;
+struct msg_s {
+  msg_t *next;
+  msg_t *prev;       /* in flight only */
+  uint64_t id;       /* the delivery's id while in flight */
+  uint64_t due;      /* delayed: visible at; in flight: the deadline (ms) */
+  uint32_t attempts; /* deliveries so far */
+  size_t len;
+  char data[];
+};
+
+/* A FIFO, or a list kept in order of due. */
+typedef struct list_s {
+  msg_t *head;
+  msg_t *tail;
+  size_t n;
+} list_t;
+
+struct eddy__mq_s {
+  eddy__mq_t *next_queue; /* the registry's list */
+  char name[EDDY__MQ_NAME];
+  eddy__mq_opts_t opts;
+  uv_mutex_t lock;      /* guards all below */
+  list_t ready;
+  list_t delayed;       /* by due */
+  list_t in_flight;     /* by deadline: every pop appends the latest */
+  uint64_t next_id;
+  eddy__mq_t *dead;     /* <name>.dead, opened on first use */
+  eddy__xwaitq_t takers; /* tasks waiting for a message */
+  eddy__xwaitq_t givers; /* tasks waiting for room */
+};
+
+static struct {
+  pthread_once_t once;
+  uv_mutex_t lock;
+  eddy__mq_t *queues;
+} registry = {PTHREAD_ONCE_INIT};
+
+static void registry_init(void) {
+  if (uv_mutex_init(&registry.lock) != 0)
+    abort();
+}
+
+static uint64_t now_ms(void) {
+  return uv_hrtime() / 1000000;
+}
+
+/* ======================================================================= */
+/* Lists */
+
+static void list_append(list_t *l, msg_t *m) {
+  m->next = NULL;
+  m->prev = l->tail;
+  if (l->tail != NULL)
+    l->tail->next = m;
+  else
+    l->head = m;
+  l->tail = m;
+  l->n++;
+}
+
+static void list_remove(list_t *l, msg_t *m) {
+  if (m->prev != NULL)
+    m->prev->next = m->next;
+  else
+    l->head = m->next;
+  if (m->next != NULL)
+    m->next->prev = m->prev;
+  else
+    l->tail = m->prev;
+  m->next = m->prev = NULL;
+  l->n--;
+}
+
+/* Inserts m by due, after those due at the same time. Delays are mostly
+   alike, so the search starts from the back. */
+static void list_insert_due(list_t *l, msg_t *m) {
+  msg_t *after = l->tail;
+  while (after != NULL && after->due > m->due)
+    after = after->prev;
+  if (after == NULL) {
+    m->prev = NULL;
+    m->next = l->head;
+    if (l->head != NULL)
+      l->head->prev = m;
+    else
+      l->tail = m;
+    l->head = m;
+    l->n++;
+    return;
+  }
+  m->prev = after;
+  m->next = after->next;
+  if (after->next != NULL)
+    after->next->prev = m;
+  else
+    l->tail = m;
+  after->next = m;
+  l->n++;
+}
+
+/* ======================================================================= */
+/* The registry */
+
+static int is_dead_name(const char *name) {
+  size_t n = strlen(name);
+  return n >= 5 && strcmp(name + n - 5, ".dead") == 0;
+}
+
+/* Under the registry's lock. */
+static eddy__mq_t *find_or_make(const char *name, const eddy__mq_opts_t *opts,
+                                int *err) {
+  for (eddy__mq_t *q = registry.queues; q != NULL; q = q->next_queue)
+    if (strcmp(q->name, name) == 0)
+      return q;
+  eddy__mq_t *q = calloc(1, sizeof *q);
+  if (q == NULL || uv_mutex_init(&q->lock) != 0) {
+    free(q);
+    *err = EDDY_ENOMEM;
+    return NULL;
+  }
+  strcpy(q->name, name);
+  q->opts = *opts;
+  if (is_dead_name(name)) {
+    q->opts.max = 0;          /* a dead letter is never refused ... */
+    q->opts.max_attempts = 0; /* ... nor dropped */
+  }
+  q->next_id = 1;
+  q->next_queue = registry.queues;
+  registry.queues = q;
+  return q;
+}
+
+int eddy__mq_open(const char *name, const eddy__mq_opts_t *opts,
+                  eddy__mq_t **out) {
+  if (name[0] == '\0' || strlen(name) + 5 >= EDDY__MQ_NAME)
+    return EDDY_EINVAL;
+  pthread_once(&registry.once, registry_init);
+  int err = 0;
+  uv_mutex_lock(&registry.lock);
+  *out = find_or_make(name, opts, &err);
+  uv_mutex_unlock(&registry.lock);
+  return *out != NULL ? 0 : err;
+}
+
+const char *eddy__mq_name(const eddy__mq_t *q) {
+  return q->name;
+}
+
+/* The dead-letter queue of q, made with q's options on first use. */
+static eddy__mq_t *dead_of(eddy__mq_t *q) {
+  if (q->dead == NULL) {
+    char name[EDDY__MQ_NAME];
+    strcpy(name, q->name);
+    strcat(name, ".dead");
+    eddy__mq_open(name, &q->opts, &q->dead);
+  }
+  return q->dead;
+}
+
+/* ======================================================================= */
+/* Operations, under q->lock */
+
+static size_t held(const eddy__mq_t *q) {
+  return q->ready.n + q->delayed.n + q->in_flight.n;
+}
+
+/* Gives m to the dead-letter queue; q->lock is held, and a dead queue has
+   none of its own, so the locks nest one way. Frees m when there is none
+   to be had (out of memory). */
+static void bury(eddy__mq_t *q, msg_t *m) {
+  eddy__mq_t *dead = dead_of(q);
+  if (dead == NULL) {
+    free(m);
+    return;
+  }
+  m->attempts = 0;
+  uv_mutex_lock(&dead->lock);
+  list_append(&dead->ready, m);
+  eddy__xwaiter_t *w = eddy__xwaitq_take(&dead->takers, 0);
+  uv_mutex_unlock(&dead->lock);
+  eddy__xwait_post(w);
+}
+
+/* Makes m ready again after delay_ms, or buries it past max_attempts. */
+static int retry(eddy__mq_t *q, msg_t *m, uint64_t now, int64_t delay_ms) {
+  if (q->opts.max_attempts > 0 && m->attempts >= q->opts.max_attempts) {
+    bury(q, m);
+    return 1;
+  }
+  if (delay_ms < 0) {
+    uint64_t d = q->opts.backoff_ms;
+    for (uint32_t i = 1; i < m->attempts && d < q->opts.backoff_max_ms; i++)
+      d *= 2;
+    delay_ms = (int64_t)(d < q->opts.backoff_max_ms ? d
+                                                     : q->opts.backoff_max_ms);
+  }
+  if (delay_ms == 0) {
+    list_append(&q->ready, m);
+  } else {
+    m->due = now + (uint64_t)delay_ms;
+    list_insert_due(&q->delayed, m);
+  }
+  return 0;
+}
+
+/* Moves what has come due to ready: delayed messages, and those whose
+   consumer let the visibility deadline pass. */
+static void promote(eddy__mq_t *q, uint64_t now) {
+  while (q->delayed.head != NULL && q->delayed.head->due <= now) {
+    msg_t *m = q->delayed.head;
+    list_remove(&q->delayed, m);
+    list_append(&q->ready, m);
+  }
+  while (q->in_flight.head != NULL && q->in_flight.head->due <= now) {
+    msg_t *m = q->in_flight.head;
+    list_remove(&q->in_flight, m);
+    retry(q, m, now, 0);
+  }
+}
+
+static int64_t next_due(const eddy__mq_t *q, uint64_t now) {
+  uint64_t due = UINT64_MAX;
+  if (q->delayed.head != NULL)
+    due = q->delayed.head->due;
+  if (q->in_flight.head != NULL && q->in_flight.head->due < due)
+    due = q->in_flight.head->due;
+  return due == UINT64_MAX ? -1 : due <= now ? 0 : (int64_t)(due - now);
+}
+
+static msg_t *find_in_flight(eddy__mq_t *q, uint64_t id) {
+  for (msg_t *m = q->in_flight.head; m != NULL; m = m->next)
+    if (m->id == id)
+      return m;
+  return NULL;
+}
+
+/* Unlocks q and posts the wake-ups its state calls for: a message ready
+   for a taker, room for a giver. One of each: a woken taker that pops
+   wakes the next while messages remain. A wake-up that finds nothing
+   costs a look. */
+static void unlock_waking(eddy__mq_t *q) {
+  eddy__xwaiter_t *t = q->ready.n > 0 ? eddy__xwaitq_take(&q->takers, 0)
+                                      : NULL;
+  eddy__xwaiter_t *g = q->opts.max == 0 || held(q) < q->opts.max
+                           ? eddy__xwaitq_take(&q->givers, 0)
+                           : NULL;
+  uv_mutex_unlock(&q->lock);
+  eddy__xwait_post(t);
+  eddy__xwait_post(g);
+}
+
+int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
+                  uint64_t delay_ms) {
+  msg_t *m = malloc(sizeof *m + len);
+  if (m == NULL)
+    return EDDY_ENOMEM;
+  memcpy(m->data, data, len);
+  m->len = len;
+  m->attempts = 0;
+  m->id = 0;
+  uint64_t now = now_ms();
+  uv_mutex_lock(&q->lock);
+  promote(q, now);
+  if (q->opts.max > 0 && held(q) >= q->opts.max) {
+    unlock_waking(q);
+    free(m);
+    return EDDY_EFULL;
+  }
+  if (delay_ms > 0) {
+    m->due = now + delay_ms;
+    list_insert_due(&q->delayed, m);
+  } else {
+    list_append(&q->ready, m);
+  }
+  unlock_waking(q);
+  return 0;
+}
+
+int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
+  uint64_t now = now_ms();
+  uv_mutex_lock(&q->lock);
+  promote(q, now);
+  msg_t *m = q->ready.head;
+  char *copy = m != NULL ? malloc(m->len + 1) : NULL;
+  if (m == NULL || copy == NULL) {
+    *due_ms = next_due(q, now);
+    unlock_waking(q);
+    return m == NULL ? EDDY_ENOTFOUND : EDDY_ENOMEM;
+  }
+  q->ready.head = m->next;
+  if (q->ready.head == NULL)
+    q->ready.tail = NULL;
+  q->ready.n--;
+  m->attempts++;
+  m->id = q->next_id++;
+  m->due = now + q->opts.visibility_ms;
+  list_append(&q->in_flight, m);
+  memcpy(copy, m->data, m->len);
+  out->id = m->id;
+  out->attempts = m->attempts;
+  out->data = copy;
+  out->len = m->len;
+  /* Another message may be ready for another taker woken with this one. */
+  unlock_waking(q);
+  return 0;
+}
+
+int eddy__mq_ack(eddy__mq_t *q, uint64_t id) {
+  uv_mutex_lock(&q->lock);
+  msg_t *m = find_in_flight(q, id);
+  if (m != NULL)
+    list_remove(&q->in_flight, m);
+  unlock_waking(q);
+  free(m);
+  return m != NULL ? 0 : EDDY_ENOTFOUND;
+}
+
+int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead) {
+  uint64_t now = now_ms();
+  uv_mutex_lock(&q->lock);
+  msg_t *m = find_in_flight(q, id);
+  *dead = 0;
+  if (m == NULL) {
+    uv_mutex_unlock(&q->lock);
+    return EDDY_ENOTFOUND;
+  }
+  list_remove(&q->in_flight, m);
+  *dead = retry(q, m, now, delay_ms);
+  unlock_waking(q);
+  return 0;
+}
+
+void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
+                     size_t *delayed) {
+  uv_mutex_lock(&q->lock);
+  promote(q, now_ms());
+  *ready = q->ready.n;
+  *in_flight = q->in_flight.n;
+  *delayed = q->delayed.n;
+  unlock_waking(q);
+}
+
+/* A waiter woken after its task went passes the wake-up on. */
+static void pass_on(void *owner) {
+  eddy__mq_t *q = owner;
+  uv_mutex_lock(&q->lock);
+  unlock_waking(q);
+}
+
+eddy__xwaiter_t *eddy__mq_wait(eddy__mq_t *q, int room, eddy_runtime_t *rt,
+                               eddy__task_t *t, int *err) {
+  eddy__xwaiter_t *w = NULL;
+  *err = 0;
+  uv_mutex_lock(&q->lock);
+  int changed = room ? q->opts.max == 0 || held(q) < q->opts.max
+                     : q->ready.n > 0;
+  if (!changed) {
+    w = eddy__xwait_new(rt, t, room ? &q->givers : &q->takers, &q->lock,
+                        pass_on, q);
+    if (w == NULL)
+      *err = EDDY_ENOMEM;
+  }
+  uv_mutex_unlock(&q->lock);
+  return w;
+}

@@ -1,0 +1,70 @@
+/*
+ * mqueue.h: the memory backend of eddy.queue. A named queue of byte
+ * messages that every reactor thread and task-pool thread of the process
+ * sees: one registry per process, queues found by name and kept for the
+ * process's life (a worker process has its own; the durable and Redis
+ * backends serve several processes). Delivery is at least once: a popped
+ * message stays in flight until acked; a nack, or a visibility deadline
+ * that passes, makes it ready again after a delay; past max_attempts it
+ * moves to the queue `<name>.dead`. Knows nothing of Lua.
+ */
+#ifndef EDDY_MQUEUE_H
+#define EDDY_MQUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xwait.h"
+
+#define EDDY__MQ_NAME 128
+
+typedef struct eddy__mq_s eddy__mq_t;
+
+typedef struct eddy__mq_opts_s {
+  size_t max;              /* messages held (ready, delayed, in flight);
+                              0: no bound */
+  uint32_t max_attempts;   /* deliveries before the dead-letter queue;
+                              0: no bound */
+  uint64_t backoff_ms;     /* a nack's delay: backoff_ms * 2^(attempts-1) */
+  uint64_t backoff_max_ms; /* ... capped */
+  uint64_t visibility_ms;  /* how long a popped message may stay in flight */
+} eddy__mq_opts_t;
+
+/* A message handed out by pop: the caller frees data. */
+typedef struct eddy__mq_msg_s {
+  uint64_t id;       /* this delivery's id, for ack and nack */
+  uint32_t attempts; /* 1 for the first delivery */
+  char *data;
+  size_t len;
+} eddy__mq_msg_t;
+
+/* The queue `name`: the existing one, or a new one with opts (a later
+   open's opts are ignored: the first declares the queue). 0 or an EDDY_E
+   code (INVAL for a bad name, NOMEM). Queues are never freed. */
+int eddy__mq_open(const char *name, const eddy__mq_opts_t *opts,
+                  eddy__mq_t **out);
+const char *eddy__mq_name(const eddy__mq_t *q);
+
+/* 0, EDDY_EFULL, or EDDY_ENOMEM. delay_ms > 0: visible that much later. */
+int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
+                  uint64_t delay_ms);
+/* 0 with *out, or EDDY_ENOTFOUND when none is ready; then *due_ms is the
+   time until a delayed or in-flight message may become ready (-1: none).
+   EDDY_ENOMEM when the copy cannot be made (the message stays). */
+int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms);
+/* 0 or EDDY_ENOTFOUND (not in flight under that id). */
+int eddy__mq_ack(eddy__mq_t *q, uint64_t id);
+/* Back to ready after delay_ms (< 0: the backoff for its attempts), or to
+   the dead-letter queue past max_attempts; *dead says which. 0 or
+   EDDY_ENOTFOUND. */
+int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead);
+void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
+                     size_t *delayed);
+
+/* For a task that found nothing to pop (room: found the queue full):
+   queues a waiter unless the state changed meanwhile, in which case it
+   returns NULL with *err 0 (look again at once). NULL with EDDY_ENOMEM. */
+eddy__xwaiter_t *eddy__mq_wait(eddy__mq_t *q, int room, eddy_runtime_t *rt,
+                               eddy__task_t *t, int *err);
+
+#endif
