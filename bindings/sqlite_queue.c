@@ -108,10 +108,12 @@ static void op_done(eddy__job_t *job) {
   eddy__sqlq_op_free(op);
 }
 
-/* The waiter timed out or was cancelled: the op runs on, unanswered. */
+/* The waiter timed out or was cancelled: the op runs on, unanswered (a
+   pop not yet begun takes nothing). */
 static void op_detach(eddy__task_t *t) {
   eddy__sqlq_op_t *op = t->wait_data;
   op->data = NULL;
+  eddy__sqlq_abandon(op);
 }
 
 static const eddy__wait_ops_t op_ops = {"sqlite queue", op_detach, NULL};

@@ -350,6 +350,11 @@ static int exec_op(writer_t *w, eddy__sqlq_op_t *op, int64_t now) {
   case EDDY__SQLQ_PUSH:
     return do_push(w, op, now);
   case EDDY__SQLQ_POP:
+    if (atomic_load(&op->abandoned)) {
+      op->rc = EDDY__SQLQ_EMPTY;
+      op->next_ms = -1;
+      return SQLITE_OK;
+    }
     return do_pop(w, op, now);
   case EDDY__SQLQ_ACK:
     return do_ack(w, op);
@@ -484,6 +489,10 @@ void eddy__sqlq_free(eddy__sqlq_t *q) {
     return;
   eddy__pool_free(q->pool);
   free(q);
+}
+
+void eddy__sqlq_abandon(eddy__sqlq_op_t *op) {
+  atomic_store(&op->abandoned, 1);
 }
 
 void eddy__sqlq_stats(eddy__sqlq_t *q, uint64_t *commits, uint64_t *ops) {

@@ -12,6 +12,7 @@
 #ifndef EDDY_SQLITE_QUEUE_H
 #define EDDY_SQLITE_QUEUE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,9 @@ struct eddy__sqlq_op_s {
   void *data;               /* the submitter's */
   void *owner;              /* the store's shared part: set by submit */
   int taken;                /* a batch took it: under the store's lock */
+  atomic_int abandoned;     /* its waiter went: a pop not yet run takes
+                               nothing (its messages would stay in flight
+                               until their visibility timeout) */
   /* Results. */
   int rc;
   char err[160];
@@ -91,6 +95,9 @@ eddy__sqlq_t *eddy__sqlq_new(const char *path, int sync_full);
 /* Ends the store: the writer ends after its current batch (see
    eddy__pool_free); operations still out come back as usual. */
 void eddy__sqlq_free(eddy__sqlq_t *q);
+
+/* The waiter of op went (from the loop thread). */
+void eddy__sqlq_abandon(eddy__sqlq_op_t *op);
 
 /* A zeroed op of kind for queue, or NULL when out of memory. */
 eddy__sqlq_op_t *eddy__sqlq_op_new(int kind, const char *queue,
