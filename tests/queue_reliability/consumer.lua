@@ -1,33 +1,26 @@
 -- The consumer of the reliability test (tests/spec/queue_reliability_spec.lua):
 --   eddy consumer.lua KIND TARGET QUEUE GOTLOG IDLE
--- pops from 4 tasks, appends each payload to GOTLOG, then acks it; ends
--- once no message has come for IDLE seconds. Messages are visible again
--- 1 s after a delivery that was never acked.
+-- consumes with eddy.queue.consume (4 tasks), appending each message to
+-- GOTLOG before its handler returns (and the front acks it); stops once no
+-- message has come for IDLE seconds. A delivery never acked is visible
+-- again after 1 s.
 local eddy = require "eddy"
 local kind, target, queue, gotlog, idle = ...
 idle = tonumber(idle)
 
 local log = assert(io.open(gotlog, "a"))
-log:setvbuf("no")
+log:setvbuf("no") -- each line reaches the kernel at once: a SIGKILL keeps it
 
-local opts = kind == "sqlite" and { path = target } or { url = target }
+local opts = kind == "sqlite" and { backend = "sqlite", path = target } or { backend = target }
 opts.visibility = 1
 opts.poll = 0.05
-local b = assert(require("eddy.queue." .. kind).open(queue, opts))
-local tasks = {}
-for t = 1, 4 do
-  tasks[t] = eddy.spawn(function()
-    while true do
-      local m, err = b:pop(idle)
-      if not m then
-        assert(err == "timeout", err)
-        return
-      end
-      log:write(m.payload, "\n")
-      b:ack(m.id) -- "not found" when it expired and went to another: at-least-once
-    end
-  end)
-end
-for _, t in ipairs(tasks) do assert(t:join()) end
-b:close()
+opts.concurrency = 4
+local last = eddy.now()
+local c = assert(eddy.queue.consume(queue, opts, function(msg)
+  log:write(msg.body, "\n")
+  last = eddy.now()
+end))
+while eddy.now() - last < idle do eddy.sleep(0.1) end
+assert(c:stop(5))
+c.queue:close()
 print("consumer done")

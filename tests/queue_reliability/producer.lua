@@ -2,7 +2,8 @@
 --   eddy producer.lua KIND TARGET QUEUE N ACKLOG
 -- pushes the numbers 1..N that ACKLOG does not hold yet, from 8 tasks at
 -- once, and appends each number to ACKLOG once its push has returned (is
--- acknowledged). KIND is sqlite (TARGET a file) or redis (TARGET a url).
+-- acknowledged), through eddy.queue. KIND is sqlite (TARGET a file) or
+-- redis (TARGET a url).
 local eddy = require "eddy"
 local kind, target, queue, n, acklog = ...
 n = tonumber(n)
@@ -16,8 +17,8 @@ end
 local log = assert(io.open(acklog, "a"))
 log:setvbuf("no") -- each line reaches the kernel at once: a SIGKILL keeps it
 
-local opts = kind == "sqlite" and { path = target } or { url = target }
-local b = assert(require("eddy.queue." .. kind).open(queue, opts))
+local opts = kind == "sqlite" and { backend = "sqlite", path = target } or { backend = target }
+local q = assert(eddy.queue.open(queue, opts))
 local todo = {}
 for i = 1, n do if not done[i] then todo[#todo + 1] = i end end
 local next_i = 1
@@ -27,11 +28,11 @@ for t = 1, 8 do
     while next_i <= #todo do
       local i = todo[next_i]
       next_i = next_i + 1
-      assert(b:push(tostring(i)))
+      assert(q:push(i))
       log:write(i, "\n")
     end
   end)
 end
 for _, t in ipairs(tasks) do assert(t:join()) end
-b:close()
+q:close()
 print("producer done")
