@@ -24,7 +24,10 @@
 -- XREADGROUP ... BLOCK, at most `poll` seconds at a time so that delayed
 -- and expired messages are seen while it waits.
 -- Commands go through the thread's pool of connections to the server; a
--- waiting pop holds one.
+-- waiting pop holds one. A late ack from a consumer whose delivery was
+-- claimed by another answers "not found" (the delivery's owner is checked
+-- for messages popped through the same object). Through the front:
+-- eddy.queue.open(name, {backend = "redis://host:port/db"}).
 
 local redis = require "eddy.redis"
 local durable = require "eddy.queue.durable"

@@ -10,10 +10,19 @@
 --     max = 1000, max_attempts = 5, backoff = 1, backoff_max = 60,
 --     visibility = 30, synchronous = "full" | "normal", poll = 0.05 })
 --
--- Several processes may share a file. A pop waiting on an empty queue is
--- woken at once by a push from its own thread, and otherwise looks again
--- every `poll` seconds (or when a delayed message falls due). The backend
--- interface (push, pop, pop_batch, ack, nack, length, close) is eddy.queue's.
+-- synchronous = "full" (the default) fsyncs the WAL at each commit: a push
+-- that answered survives a power loss. "normal" syncs at checkpoints only:
+-- it survives a killed process, not a crash of the machine. With group
+-- commit, FULL costs little under concurrency (BENCHMARKS.md: 64 pushers
+-- share an fsync per ~32 messages); alone, a push waits for its fsync.
+--
+-- Several processes may share a file; each reactor thread that opens it
+-- has a writer of its own (SQLite serializes their transactions). A pop
+-- waiting on an empty queue is woken at once by a push from its own
+-- thread, and otherwise looks again every `poll` seconds (or when a delayed
+-- message falls due). The backend interface (push, pop, pop_batch, ack,
+-- nack, length, close) is eddy.queue's: eddy.queue.open(name,
+-- {backend = "sqlite", path = ...}) or {backend = "sqlite:///path"}.
 
 local c = require "eddy.c.sqlite_queue"
 local durable = require "eddy.queue.durable"
