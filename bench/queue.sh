@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench/queue.sh: eddy.queue's durable backends against their references,
-# in one run, as ratios (eddy ÷ reference; below 1 is slower):
+# bench/queue.sh: eddy.queue's backends against their references, in one
+# run, as ratios (eddy ÷ reference; below 1 is slower):
+#   memory: bench/queue_memory.lua (against a plain channel, and one
+#     carrying encoded values; its own table, MEMORY=0 leaves it out);
 #   SQLite (synchronous FULL, then NORMAL): bench/queue.lua's push and
 #     pop+ack throughput against bench/queue_sqlite.c, a bare C loop over
 #     the same schema and statements, batched as eddy's writer batched
@@ -12,13 +14,14 @@
 # The database file lives on disk (mktemp under /var/tmp), not tmpfs, so
 # that fsync costs what it costs. A redis-server of its own is started by
 # scripts/servers.sh.
-#   bench/queue.sh                N=20000 C=64 ROUNDS=1 by default
+#   bench/queue.sh                N=20000 C=64 ROUNDS=1 MEMORY=1 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-20000}
 C=${C:-64}
 ROUNDS=${ROUNDS:-1}
+MEMORY=${MEMORY:-1}
 
 make -s all >/dev/null
 mkdir -p build/bench
@@ -33,6 +36,10 @@ get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
 
+if [ "$MEMORY" = 1 ]; then
+  build/eddy --watchdog off bench/queue_memory.lua 200000 "$C" "$ROUNDS"
+  echo
+fi
 echo "| backend | measure | eddy | reference | ratio |"
 echo "|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
