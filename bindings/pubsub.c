@@ -25,26 +25,30 @@ static eddy__topic_t *check_topic(lua_State *L) {
   return rc == 0 ? t : NULL;
 }
 
-/* publish(topic, bytes) -> subscribers reached | nil, err */
+/* publish(topic, bytes[, only]) -> subscribers reached | nil, err; only:
+   the subscribers tagged so. */
 static int pubsub_publish(lua_State *L) {
   eddy__topic_t *t = check_topic(L);
   size_t len, n;
   const char *data = luaL_checklstring(L, 2, &len);
-  int rc = t == NULL ? EDDY_ENOMEM : eddy__topic_publish(t, data, len, &n);
+  int only = (int)luaL_optinteger(L, 3, 0);
+  int rc = t == NULL ? EDDY_ENOMEM
+                     : eddy__topic_publish(t, data, len, only, &n);
   if (rc != 0)
     return eddyL_error(L, rc);
   lua_pushnumber(L, (double)n);
   return 1;
 }
 
-/* subscribe(topic[, buffer]) -> subscription */
+/* subscribe(topic[, buffer[, tag]]) -> subscription */
 static int pubsub_subscribe(lua_State *L) {
   eddy__topic_t *t = check_topic(L);
   lua_Integer cap = luaL_optinteger(L, 2, DEFAULT_BUFFER);
+  int tag = (int)luaL_optinteger(L, 3, 0);
   luaL_argcheck(L, cap >= 1 && cap <= (1 << 24), 2,
                 "a buffer of 1 to 2^24 messages");
   lsub_t *ls = eddyL_newobject(L, &sub_class, sizeof *ls);
-  ls->sub = t != NULL ? eddy__sub_new(t, (size_t)cap) : NULL;
+  ls->sub = t != NULL ? eddy__sub_new(t, (size_t)cap, tag) : NULL;
   if (ls->sub == NULL)
     return luaL_error(L, "eddy.pubsub.subscribe: out of memory");
   return 1;

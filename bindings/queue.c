@@ -36,12 +36,17 @@ static int queue_open(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
   double max = eddyL_optfield_number(L, 2, "max", 0);
   double attempts = eddyL_optfield_number(L, 2, "max_attempts", 5);
-  luaL_argcheck(L, max >= 0 && attempts >= 0, 2, "max and max_attempts "
-                "must be >= 0");
+  luaL_argcheck(L, max >= 0 && max <= 9007199254740992.0, 2,
+                "max must be a count >= 0");
+  luaL_argcheck(L, attempts >= 1 && attempts <= 4294967295.0, 2,
+                "max_attempts must be a count >= 1");
   eddy__mq_opts_t opts = {(size_t)max, (uint32_t)attempts,
                           opt_ms(L, 2, "backoff", 1),
                           opt_ms(L, 2, "backoff_max", 60),
                           opt_ms(L, 2, "visibility", 30)};
+  /* As the durable backends have it: a message may be in flight for a
+     while, however short. */
+  luaL_argcheck(L, opts.visibility_ms > 0, 2, "visibility must be > 0");
   eddy__mq_t *q;
   int rc = eddy__mq_open(name, &opts, &q);
   if (rc != 0)
@@ -90,7 +95,8 @@ static int queue_pop(lua_State *L) {
 
 static uint64_t check_id(lua_State *L) {
   lua_Number id = luaL_checknumber(L, 2);
-  luaL_argcheck(L, id >= 1, 2, "not a message id");
+  luaL_argcheck(L, id >= 1 && id <= 9007199254740992.0, 2,
+                "not a message id");
   return (uint64_t)id;
 }
 

@@ -17,6 +17,7 @@ typedef struct msg_s msg_t;
 struct msg_s {
   msg_t *next;
   msg_t *prev;       /* in flight only */
+  msg_t *hnext;      /* in flight: the id map's chain */
   uint64_t id;       /* the delivery's id while in flight */
   uint64_t due;      /* delayed: visible at; in flight: the deadline (ms) */
   uint32_t attempts; /* deliveries so far */
@@ -31,6 +32,14 @@ typedef struct list_s {
   size_t n;
 } list_t;
 
+/* In-flight messages by delivery id, so that an ack finds its message
+   whatever the order acks come in. Chained; as many slots as messages at
+   most, a power of two. */
+typedef struct idmap_s {
+  msg_t **slots;
+  size_t cap;
+} idmap_t;
+
 struct eddy__mq_s {
   eddy__mq_t *next_queue; /* the registry's list */
   char name[EDDY__MQ_NAME];
@@ -39,6 +48,7 @@ struct eddy__mq_s {
   list_t ready;
   list_t delayed;       /* by due */
   list_t in_flight;     /* by deadline: every pop appends the latest */
+  idmap_t ids;          /* the same, by id */
   uint64_t next_id;
   eddy__mq_t *dead;     /* <name>.dead, opened on first use */
   eddy__xwaitq_t takers; /* tasks waiting for a message */
@@ -112,6 +122,49 @@ static void list_insert_due(list_t *l, msg_t *m) {
     l->tail = m;
   after->next = m;
   l->n++;
+}
+
+/* Room for n in-flight messages: 0, or -1 when out of memory. */
+static int idmap_reserve(idmap_t *map, size_t n) {
+  if (n <= map->cap)
+    return 0;
+  size_t cap = map->cap ? map->cap * 2 : 64;
+  msg_t **slots = calloc(cap, sizeof *slots);
+  if (slots == NULL)
+    return -1;
+  for (size_t i = 0; i < map->cap; i++) {
+    msg_t *m = map->slots[i];
+    while (m != NULL) {
+      msg_t *next = m->hnext;
+      m->hnext = slots[m->id & (cap - 1)];
+      slots[m->id & (cap - 1)] = m;
+      m = next;
+    }
+  }
+  free(map->slots);
+  map->slots = slots;
+  map->cap = cap;
+  return 0;
+}
+
+/* After idmap_reserve. */
+static void idmap_put(idmap_t *map, msg_t *m) {
+  msg_t **slot = &map->slots[m->id & (map->cap - 1)];
+  m->hnext = *slot;
+  *slot = m;
+}
+
+/* Takes the message of id out of the map; NULL if none. */
+static msg_t *idmap_take(idmap_t *map, uint64_t id) {
+  if (map->cap == 0)
+    return NULL;
+  msg_t **link = &map->slots[id & (map->cap - 1)];
+  while (*link != NULL && (*link)->id != id)
+    link = &(*link)->hnext;
+  msg_t *m = *link;
+  if (m != NULL)
+    *link = m->hnext;
+  return m;
 }
 
 /* ======================================================================= */
@@ -230,6 +283,7 @@ static void promote(eddy__mq_t *q, uint64_t now) {
   while (q->in_flight.head != NULL && q->in_flight.head->due <= now) {
     msg_t *m = q->in_flight.head;
     list_remove(&q->in_flight, m);
+    idmap_take(&q->ids, m->id);
     retry(q, m, now, 0);
   }
 }
@@ -243,11 +297,12 @@ static int64_t next_due(const eddy__mq_t *q, uint64_t now) {
   return due == UINT64_MAX ? -1 : due <= now ? 0 : (int64_t)(due - now);
 }
 
-static msg_t *find_in_flight(eddy__mq_t *q, uint64_t id) {
-  for (msg_t *m = q->in_flight.head; m != NULL; m = m->next)
-    if (m->id == id)
-      return m;
-  return NULL;
+/* Takes the message in flight under id out; NULL if none. */
+static msg_t *take_in_flight(eddy__mq_t *q, uint64_t id) {
+  msg_t *m = idmap_take(&q->ids, id);
+  if (m != NULL)
+    list_remove(&q->in_flight, m);
+  return m;
 }
 
 /* Unlocks q and posts the wake-ups its state calls for: a message ready
@@ -297,7 +352,9 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
   uv_mutex_lock(&q->lock);
   promote(q, now);
   msg_t *m = q->ready.head;
-  char *copy = m != NULL ? malloc(m->len + 1) : NULL;
+  char *copy = m != NULL && idmap_reserve(&q->ids, q->in_flight.n + 1) == 0
+                   ? malloc(m->len + 1)
+                   : NULL;
   if (m == NULL || copy == NULL) {
     *due_ms = next_due(q, now);
     unlock_waking(q);
@@ -309,8 +366,10 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
   q->ready.n--;
   m->attempts++;
   m->id = q->next_id++;
-  m->due = now + q->opts.visibility_ms;
+  m->due = q->opts.visibility_ms > 0 ? now + q->opts.visibility_ms
+                                     : UINT64_MAX; /* 0: no deadline */
   list_append(&q->in_flight, m);
+  idmap_put(&q->ids, m);
   memcpy(copy, m->data, m->len);
   out->id = m->id;
   out->attempts = m->attempts;
@@ -323,9 +382,7 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
 
 int eddy__mq_ack(eddy__mq_t *q, uint64_t id) {
   uv_mutex_lock(&q->lock);
-  msg_t *m = find_in_flight(q, id);
-  if (m != NULL)
-    list_remove(&q->in_flight, m);
+  msg_t *m = take_in_flight(q, id);
   unlock_waking(q);
   free(m);
   return m != NULL ? 0 : EDDY_ENOTFOUND;
@@ -334,13 +391,12 @@ int eddy__mq_ack(eddy__mq_t *q, uint64_t id) {
 int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead) {
   uint64_t now = now_ms();
   uv_mutex_lock(&q->lock);
-  msg_t *m = find_in_flight(q, id);
+  msg_t *m = take_in_flight(q, id);
   *dead = 0;
   if (m == NULL) {
     uv_mutex_unlock(&q->lock);
     return EDDY_ENOTFOUND;
   }
-  list_remove(&q->in_flight, m);
   *dead = retry(q, m, now, delay_ms);
   unlock_waking(q);
   return 0;

@@ -27,7 +27,8 @@ typedef struct eddy__mq_opts_s {
                               0: no bound */
   uint64_t backoff_ms;     /* a nack's delay: backoff_ms * 2^(attempts-1) */
   uint64_t backoff_max_ms; /* ... capped */
-  uint64_t visibility_ms;  /* how long a popped message may stay in flight */
+  uint64_t visibility_ms;  /* how long a popped message may stay in flight;
+                              0: as long as it likes */
 } eddy__mq_opts_t;
 
 /* A message handed out by pop: the caller frees data. */

@@ -21,6 +21,7 @@ struct eddy__sub_s {
   eddy__sub_t *next; /* the topic's subscribers */
   eddy__sub_t *prev;
   eddy__topic_t *topic;
+  int tag;
   tmsg_t **ring;
   size_t cap;
   size_t head;       /* the oldest */
@@ -76,7 +77,7 @@ int eddy__topic_open(const char *name, eddy__topic_t **out) {
 }
 
 int eddy__topic_publish(eddy__topic_t *t, const char *data, size_t len,
-                        size_t *delivered) {
+                        int only, size_t *delivered) {
   tmsg_t *m = malloc(sizeof *m + len);
   if (m == NULL)
     return EDDY_ENOMEM;
@@ -86,7 +87,10 @@ int eddy__topic_publish(eddy__topic_t *t, const char *data, size_t len,
   eddy__xwaiter_t *wake = NULL;
   size_t n = 0;
   uv_mutex_lock(&t->lock);
-  for (eddy__sub_t *s = t->subs; s != NULL; s = s->next, n++) {
+  for (eddy__sub_t *s = t->subs; s != NULL; s = s->next) {
+    if (only > 0 && s->tag != only)
+      continue;
+    n++;
     if (s->count == s->cap) { /* drop the oldest: the policy of topic.h */
       msg_unref(s->ring[s->head]);
       s->head = (s->head + 1) % s->cap;
@@ -111,7 +115,7 @@ int eddy__topic_publish(eddy__topic_t *t, const char *data, size_t len,
   return 0;
 }
 
-eddy__sub_t *eddy__sub_new(eddy__topic_t *t, size_t cap) {
+eddy__sub_t *eddy__sub_new(eddy__topic_t *t, size_t cap, int tag) {
   eddy__sub_t *s = calloc(1, sizeof *s);
   if (s == NULL || (s->ring = calloc(cap, sizeof *s->ring)) == NULL) {
     free(s);
@@ -119,6 +123,7 @@ eddy__sub_t *eddy__sub_new(eddy__topic_t *t, size_t cap) {
   }
   s->cap = cap;
   s->topic = t;
+  s->tag = tag;
   uv_mutex_lock(&t->lock);
   s->next = t->subs;
   if (t->subs != NULL)

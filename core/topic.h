@@ -23,13 +23,16 @@ typedef struct eddy__sub_s eddy__sub_t;
 /* 0 or an EDDY_E code (INVAL: a bad name; NOMEM). Never freed. */
 int eddy__topic_open(const char *name, eddy__topic_t **out);
 
-/* Copies the message into every subscriber's ring; *delivered: how many. */
+/* Copies the message into the ring of every subscriber, or (only > 0)
+   of those made with that tag; *delivered: how many. */
 int eddy__topic_publish(eddy__topic_t *t, const char *data, size_t len,
-                        size_t *delivered);
+                        int only, size_t *delivered);
 
-/* A subscriber with a ring of cap messages; NULL when out of memory. Its
-   owner frees it with eddy__sub_close. */
-eddy__sub_t *eddy__sub_new(eddy__topic_t *t, size_t cap);
+/* A subscriber with a ring of cap messages, tagged (its reactor thread:
+   a message relayed from another process is published again in each
+   thread that hears it, to that thread's subscribers only); NULL when
+   out of memory. Its owner frees it with eddy__sub_close. */
+eddy__sub_t *eddy__sub_new(eddy__topic_t *t, size_t cap, int tag);
 /* Leaves the topic and frees the ring; its waiter, if any, is woken. */
 void eddy__sub_close(eddy__sub_t *s);
 /* The oldest message, copied (the caller frees *data): 0, or

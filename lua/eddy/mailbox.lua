@@ -122,16 +122,17 @@ function M._relay(purpose, handler)
   where(eddy.worker.id(), thread, purpose):set(shared.pid())
 end
 
--- Sends msg to the `purpose` relay of every other thread of every worker;
--- returns how many took it, and how many were full.
-function M._relay_all(purpose, msg)
+-- Sends msg to the `purpose` relay of every other thread of every worker
+-- (other_workers: of the other workers only); returns how many took it,
+-- and how many were full.
+function M._relay_all(purpose, msg, other_workers)
   local data, err = codec.encode(msg)
   if not data then error(err, 3) end
   local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
   local n, full = 0, 0
   for w = 1, eddy.worker.count() do
     for t = 1, eddy.worker.threads() do
-      if w ~= me_w or t ~= me_t then
+      if w ~= me_w or (t ~= me_t and not other_workers) then
         local pid = where(w, t, purpose):get()
         if pid ~= 0 then
           local ok, why = c.send(pid, t, me_w, me_t, data, purpose)

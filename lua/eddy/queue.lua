@@ -6,7 +6,8 @@
 --     backend: "memory" (the default: this process only, every thread of
 --     it), "sqlite" (with path), "redis" (with url), or a URL:
 --     "sqlite:///var/lib/app/q.db", "redis://host:port/...".
---   queue:push(value[, {delay, timeout}]) -> id | nil, "full"
+--   queue:push(value[, {delay, timeout}]) -> true or the message's id
+--     (as the backend has it) | nil, "full"
 --   queue:pop([timeout]) -> msg {id, body, attempts} | nil, err
 --   queue:pop_batch(n[, timeout]) -> {msg, ...} | nil, err
 --   queue:ack(msg), queue:nack(msg[, delay]) -> true | nil, err
@@ -17,6 +18,16 @@
 --     counters handled, failed, last_error. handler(msg, queue), or
 --     handler({msg, ...}, queue) with batch > 1. on_error(err, msgs) is
 --     told of a handler's error instead of the log.
+--
+-- Options: max (messages held: ready, delayed and in flight; 0 or nil: no
+-- bound), max_attempts (5), backoff (1 s, doubling per attempt up to
+-- backoff_max, 60 s), visibility (30 s).
+--
+-- A consumer waiting on an empty queue keeps the program running (any
+-- thread of the process may push): stop it when done. A task-pool job
+-- reaches a memory queue with require "eddy" when eddy.so is on its
+-- package.cpath (the Lua module face; the eddy command's pool states do
+-- not load eddy).
 --
 -- Values cross as bytes through eddy.codec. A handler that returns acks
 -- its messages; one that raises nacks them (redelivered after the

@@ -48,6 +48,22 @@ describe("eddy.queue", function()
     end)
   end)
 
+  it("acks and nacks many messages in flight in any order", function()
+    h.run(function()
+      local q = assert(eddy.queue.open(fresh()))
+      local msgs = {}
+      for i = 1, 5000 do q:push(i) end
+      for i = 1, 5000 do msgs[i] = q:pop(0) end
+      assert.same({ 0, 5000 }, { q:length() })
+      for i = 5000, 1, -2 do assert.is_true(q:ack(msgs[i])) end
+      for i = 1, 5000, 2 do assert.is_true(q:nack(msgs[i], 0)) end
+      assert.same({ 2500, 0 }, { q:length() })
+      local sum = 0
+      for _, v in ipairs(drain(q)) do sum = sum + v end
+      assert.equal(2500 * 2500, sum) -- the odd numbers 1 .. 4999
+    end)
+  end)
+
   it("answers full at the maximum at once, and a push with a timeout waits for room", function()
     h.run(function()
       local q = assert(eddy.queue.open(fresh(), { max = 2 }))
@@ -77,6 +93,22 @@ describe("eddy.queue", function()
       assert.equal(100, accepted)
       assert.equal(19900, full)
       assert.same({ 100, 0 }, { q:length() })
+      -- Refused pushes cost nothing that stays.
+      local function rss_kib()
+        for line in io.lines("/proc/self/status") do
+          local kb = line:match("^VmRSS:%s+(%d+)")
+          if kb then return tonumber(kb) end
+        end
+      end
+      collectgarbage() collectgarbage()
+      local before = rss_kib()
+      local pad, push = ("y"):rep(200), q.push
+      for i = 1, 50000 do
+        if push(q, { i = i, pad = pad }) then error("a push past max") end
+        if i % 1000 == 0 then eddy.yield() end
+      end
+      collectgarbage() collectgarbage()
+      assert.is_true(rss_kib() - before < 8 * 1024, "memory grew under refused pushes")
       assert.equal(100, #drain(q))
     end)
   end)
@@ -96,6 +128,19 @@ describe("eddy.queue", function()
       assert.same({ true, nil, "cancelled" }, { t:join() })
       assert.truthy(q:push("after"))
       assert.same({ "after" }, drain(q))
+    end)
+  end)
+
+  it("passes a wake-up on when the woken waiter is cancelled before it runs", function()
+    h.run(function()
+      local q = assert(eddy.queue.open(fresh()))
+      local a = eddy.spawn(function() return q:pop() end)
+      local b = eddy.spawn(function() local m = q:pop(5) q:ack(m) return m.body end)
+      eddy.sleep(0.01) -- both wait; a is first in line
+      q:push("one") -- wakes a ...
+      a:cancel()    -- ... which goes before its wake-up lands
+      assert.same({ true, nil, "cancelled" }, { a:join() })
+      assert.same({ true, "one" }, { b:join(2) })
     end)
   end)
 
@@ -329,6 +374,31 @@ describe("eddy.pubsub", function()
     assert.matches("published to 2", out)
     assert.matches("thread 1 heard hello", out)
     assert.matches("thread 2 heard hello", out)
+  end)
+end)
+
+describe("eddy.pubsub across worker processes", function()
+  it("reaches every subscriber of every worker once, through the mailbox relays", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local subs = eddy.shared.atomic("pubsub-workers-subs")
+      local sub = eddy.pubsub.subscribe("pubsub-workers")
+      subs:add(1)
+      local me = eddy.worker.id() .. "." .. eddy.worker.thread()
+      if me == "1.1" then
+        local deadline = eddy.now() + 10
+        while subs:get() < 4 and eddy.now() < deadline do eddy.sleep(0.01) end
+        print("in this process " .. eddy.pubsub.publish("pubsub-workers", { text = "hello" }))
+      end
+      print(me .. " heard " .. tostring(sub:recv(10).text))
+      print(me .. " then " .. tostring(select(2, sub:recv(0.2))))
+    ]], "", "--workers 2 --threads 2")
+    assert.equal(0, rc, out)
+    assert.matches("in this process 2", out)
+    for _, me in ipairs({ "1.1", "1.2", "2.1", "2.2" }) do
+      assert.matches(me .. " heard hello", out, 1, true)
+      assert.matches(me .. " then timeout", out, 1, true)
+    end
   end)
 end)
 
