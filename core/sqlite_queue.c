@@ -28,8 +28,9 @@
 typedef struct shared_s {
   char *path;
   int sync_full;
-  uv_mutex_t lock;          /* guards pending */
+  uv_mutex_t lock;          /* guards pending and draining */
   eddy__sqlq_op_t *pending; /* submitted, not yet run: newest first */
+  int draining;             /* a drain job is queued or running */
   atomic_uint_fast64_t commits;
   atomic_uint_fast64_t ops;
 } shared_t;
@@ -392,20 +393,15 @@ static void apply(writer_t *w, eddy__sqlq_op_t *op, int64_t now) {
   run(w->stmt[S_RELEASE]);
 }
 
-/* The batch in submission order (the pending list is newest first), or
-   NULL when an earlier batch took op already: its job then only comes
-   back. Were it to take what is pending now, each of those jobs would
-   commit the few ops that came meanwhile, and batches would crumble. */
-static eddy__sqlq_op_t *take_pending(shared_t *s, eddy__sqlq_op_t *op) {
+/* The batch in submission order (the pending list is newest first); NULL
+   when none is pending, and the drain job then ends: the next submit
+   queues another. */
+static eddy__sqlq_op_t *take_pending(shared_t *s) {
   uv_mutex_lock(&s->lock);
-  if (op->taken) {
-    uv_mutex_unlock(&s->lock);
-    return NULL;
-  }
   eddy__sqlq_op_t *list = s->pending, *rev = NULL;
   s->pending = NULL;
-  for (eddy__sqlq_op_t *o = list; o != NULL; o = o->next)
-    o->taken = 1;
+  if (list == NULL)
+    s->draining = 0;
   uv_mutex_unlock(&s->lock);
   while (list != NULL) {
     eddy__sqlq_op_t *next = list->next;
@@ -416,17 +412,8 @@ static eddy__sqlq_op_t *take_pending(shared_t *s, eddy__sqlq_op_t *op) {
   return rev;
 }
 
-/*
- * A job: runs every op pending now, its own and those queued behind it,
- * in one transaction. The jobs of the ops it took find theirs done; each
- * comes back after this one, so after the commit.
- */
-static void writer_run(eddy__job_t *job, void *state) {
-  writer_t *w = state;
-  eddy__sqlq_op_t *self = (eddy__sqlq_op_t *)job;
-  eddy__sqlq_op_t *batch = take_pending(self->owner, self);
-  if (batch == NULL)
-    return;
+/* Runs a batch of ops in one transaction. */
+static void run_batch(writer_t *w, eddy__sqlq_op_t *batch) {
   eddy__sqlq_op_t *op;
   if (w == NULL || w->db == NULL) {
     for (op = batch; op != NULL; op = op->next)
@@ -454,6 +441,37 @@ static void writer_run(eddy__job_t *job, void *state) {
     }
     run(w->stmt[S_ROLLBACK]);
   }
+}
+
+/* Hands each op of the list back to its runtime. */
+static void post_all(eddy__sqlq_op_t *list) {
+  while (list != NULL) {
+    eddy__sqlq_op_t *next = list->next; /* op may be freed once posted */
+    eddy__job_post(&list->job);
+    list = next;
+  }
+}
+
+/* The drain job: one at a time per store, it commits what is pending, one
+   transaction per turn, until nothing is: what is submitted while a
+   transaction runs goes into the next (group commit). Each op comes back
+   on its own once its transaction has committed. */
+typedef struct drain_s {
+  eddy__job_t job;
+  shared_t *shared;
+} drain_t;
+
+static void drain_run(eddy__job_t *job, void *state) {
+  shared_t *s = ((drain_t *)job)->shared;
+  eddy__sqlq_op_t *batch;
+  while ((batch = take_pending(s)) != NULL) {
+    run_batch(state, batch);
+    post_all(batch);
+  }
+}
+
+static void drain_done(eddy__job_t *job) {
+  free(job);
 }
 
 /* ======================================================================= */
@@ -527,17 +545,36 @@ void eddy__sqlq_op_free(eddy__sqlq_op_t *op) {
 int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
                       eddy__sqlq_op_t *op) {
   shared_t *s = q->shared;
-  op->owner = s;
-  op->job.run = writer_run;
-  /* Under the pending lock, so that no batch takes the op before its job
-     is surely queued (the writer never holds the pool's lock while it
-     takes this one). */
+  /* Held on the runtime's job port: the loop lives until it comes back,
+     and the writer posts it. */
+  int rc = eddy__jobport_hold(rt, &op->job);
+  if (rc != 0)
+    return rc;
   uv_mutex_lock(&s->lock);
   op->next = s->pending;
   s->pending = op;
-  int rc = eddy__pool_submit(q->pool, rt, &op->job);
-  if (rc != 0)
-    s->pending = op->next;
+  int start = !s->draining;
+  s->draining = 1;
   uv_mutex_unlock(&s->lock);
-  return rc;
+  if (!start)
+    return 0;
+  drain_t *d = calloc(1, sizeof *d);
+  if (d != NULL) {
+    d->shared = s;
+    d->job.run = drain_run;
+    d->job.done = drain_done;
+    if (eddy__pool_submit(q->pool, rt, &d->job) == 0)
+      return 0;
+    free(d);
+  }
+  /* No drain: what is pending (this op, and any submitted meanwhile,
+     which counted on this drain) answers the failure. */
+  eddy__sqlq_op_t *list = take_pending(s), *o;
+  uv_mutex_lock(&s->lock);
+  s->draining = 0;
+  uv_mutex_unlock(&s->lock);
+  for (o = list; o != NULL; o = o->next)
+    fail(o, "sqlite", "out of memory");
+  post_all(list);
+  return 0;
 }

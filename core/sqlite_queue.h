@@ -6,8 +6,9 @@
  * busy go into the next transaction together (group commit), and each
  * comes back to the runtime that submitted it once that transaction has
  * committed: a push that answers is durable. The writer is a task pool
- * (core/pool.h) of one thread whose state is the connection; its jobs
- * come back through the runtime's job port. Knows nothing of Lua.
+ * (core/pool.h) of one thread whose state is the connection, running one
+ * drain job at a time; each operation is a job held on its runtime's job
+ * port, which the writer posts back. Knows nothing of Lua.
  */
 #ifndef EDDY_SQLITE_QUEUE_H
 #define EDDY_SQLITE_QUEUE_H
@@ -53,7 +54,8 @@ typedef struct eddy__sqlq_msg_s {
  * (eddy__sqlq_op_free). Times are ms.
  */
 struct eddy__sqlq_op_s {
-  eddy__job_t job;          /* first: the op is the pool's job */
+  eddy__job_t job;          /* first: held on the submitter's job port,
+                               posted back by the writer */
   eddy__sqlq_op_t *next;    /* pending list of the store */
   int kind;
   char *queue;              /* owned */
@@ -70,8 +72,6 @@ struct eddy__sqlq_op_s {
   int64_t backoff;          /* nack: base, doubled per attempt ... */
   int64_t backoff_max;      /* ... up to this */
   void *data;               /* the submitter's */
-  void *owner;              /* the store's shared part: set by submit */
-  int taken;                /* a batch took it: under the store's lock */
   atomic_int abandoned;     /* its waiter went: a pop not yet run takes
                                nothing (its messages would stay in flight
                                until their visibility timeout) */
