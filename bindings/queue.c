@@ -125,14 +125,15 @@ static int queue_nack(lua_State *L) {
   return 2;
 }
 
-/* q:length() -> ready, in_flight, delayed */
+/* q:length() -> ready, in_flight, delayed, bytes (of their payloads) */
 static int queue_length(lua_State *L) {
-  size_t ready, in_flight, delayed;
-  eddy__mq_length(check_queue(L), &ready, &in_flight, &delayed);
+  size_t ready, in_flight, delayed, bytes;
+  eddy__mq_length(check_queue(L), &ready, &in_flight, &delayed, &bytes);
   lua_pushnumber(L, (double)ready);
   lua_pushnumber(L, (double)in_flight);
   lua_pushnumber(L, (double)delayed);
-  return 3;
+  lua_pushnumber(L, (double)bytes);
+  return 4;
 }
 
 /* Waits with the xwaiter w made for task t (NULL: no need to wait). */

@@ -49,6 +49,7 @@ struct eddy__mq_s {
   list_t delayed;       /* by due */
   list_t in_flight;     /* by deadline: every pop appends the latest */
   idmap_t ids;          /* the same, by id */
+  size_t bytes;         /* the payloads held, for stats */
   uint64_t next_id;
   eddy__mq_t *dead;     /* <name>.dead, opened on first use */
   eddy__xwaitq_t takers; /* tasks waiting for a message */
@@ -239,12 +240,15 @@ static size_t held(const eddy__mq_t *q) {
 static void bury(eddy__mq_t *q, msg_t *m) {
   eddy__mq_t *dead = dead_of(q);
   if (dead == NULL) {
+    q->bytes -= m->len;
     free(m);
     return;
   }
   m->attempts = 0;
+  q->bytes -= m->len;
   uv_mutex_lock(&dead->lock);
   list_append(&dead->ready, m);
+  dead->bytes += m->len;
   eddy__xwaiter_t *w = eddy__xwaitq_take(&dead->takers, 0);
   uv_mutex_unlock(&dead->lock);
   eddy__xwait_post(w);
@@ -322,21 +326,24 @@ static void unlock_waking(eddy__mq_t *q) {
 
 int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
                   uint64_t delay_ms) {
-  msg_t *m = malloc(sizeof *m + len);
-  if (m == NULL)
-    return EDDY_ENOMEM;
+  uint64_t now = now_ms();
+  uv_mutex_lock(&q->lock);
+  promote(q, now);
+  /* A refused push allocates nothing: a burst against a full queue
+     leaves memory as it was. */
+  msg_t *m = q->opts.max > 0 && held(q) >= q->opts.max
+                 ? NULL
+                 : malloc(sizeof *m + len);
+  if (m == NULL) {
+    int full = q->opts.max > 0 && held(q) >= q->opts.max;
+    unlock_waking(q);
+    return full ? EDDY_EFULL : EDDY_ENOMEM;
+  }
   memcpy(m->data, data, len);
   m->len = len;
   m->attempts = 0;
   m->id = 0;
-  uint64_t now = now_ms();
-  uv_mutex_lock(&q->lock);
-  promote(q, now);
-  if (q->opts.max > 0 && held(q) >= q->opts.max) {
-    unlock_waking(q);
-    free(m);
-    return EDDY_EFULL;
-  }
+  q->bytes += len;
   if (delay_ms > 0) {
     m->due = now + delay_ms;
     list_insert_due(&q->delayed, m);
@@ -383,6 +390,8 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
 int eddy__mq_ack(eddy__mq_t *q, uint64_t id) {
   uv_mutex_lock(&q->lock);
   msg_t *m = take_in_flight(q, id);
+  if (m != NULL)
+    q->bytes -= m->len;
   unlock_waking(q);
   free(m);
   return m != NULL ? 0 : EDDY_ENOTFOUND;
@@ -403,12 +412,13 @@ int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead) {
 }
 
 void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
-                     size_t *delayed) {
+                     size_t *delayed, size_t *bytes) {
   uv_mutex_lock(&q->lock);
   promote(q, now_ms());
   *ready = q->ready.n;
   *in_flight = q->in_flight.n;
   *delayed = q->delayed.n;
+  *bytes = q->bytes;
   unlock_waking(q);
 }
 

@@ -59,8 +59,9 @@ int eddy__mq_ack(eddy__mq_t *q, uint64_t id);
    the dead-letter queue past max_attempts; *dead says which. 0 or
    EDDY_ENOTFOUND. */
 int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead);
+/* Messages held, and the bytes of their payloads. */
 void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
-                     size_t *delayed);
+                     size_t *delayed, size_t *bytes);
 
 /* For a task that found nothing to pop (room: found the queue full):
    queues a waiter unless the state changed meanwhile, in which case it

@@ -12,6 +12,8 @@
 --   queue:pop_batch(n[, timeout]) -> {msg, ...} | nil, err
 --   queue:ack(msg), queue:nack(msg[, delay]) -> true | nil, err
 --   queue:length() -> ready, in_flight
+--   queue:stats() -> the backend's figures (memory: ready, in_flight,
+--     delayed, bytes)
 --   queue:dead() -> the dead-letter queue `<name>.dead`
 --   consume(name or queue, {concurrency, batch, on_error, ...open options},
 --           handler) -> consumer with stop([timeout]), wait([timeout]) and
@@ -126,6 +128,14 @@ function Q:nack(msg, delay)
 end
 
 function Q:length() return self._b:length() end
+
+-- The backend's own figures (memory: ready, in_flight, delayed, bytes), or
+-- nil when it keeps none.
+function Q:stats()
+  local b = self._b
+  if not b.stats then return nil end
+  return b:stats()
+end
 
 function Q:dead()
   local o = {}

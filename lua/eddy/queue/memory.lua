@@ -100,6 +100,13 @@ function B:length()
   return ready + delayed, in_flight
 end
 
+-- stats() -> { ready, in_flight, delayed, bytes (of the payloads held) }
+function B:stats()
+  local ready, in_flight, delayed, bytes = check(self):length()
+  if not ready then return nil, in_flight end
+  return { ready = ready, in_flight = in_flight, delayed = delayed, bytes = bytes }
+end
+
 function B:close() self._closed = true end
 
 return M
