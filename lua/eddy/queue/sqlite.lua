@@ -62,7 +62,8 @@ local function path_of(opts)
   return path
 end
 
-
+-- The thread's store for path, made by the first open of it (whose
+-- `synchronous` it keeps).
 local function acquire(path, full)
   local s = stores[path]
   if s == nil then
