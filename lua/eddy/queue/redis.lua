@@ -189,7 +189,6 @@ end
 local Backend = {}
 Backend.__index = Backend
 
-
 -- What redis.connect gets: the url or the options, with the pool.
 local function target_of(opts)
   local t = opts.redis or opts.url or "redis://127.0.0.1:6379"
@@ -248,7 +247,6 @@ function M.open(name, opts)
   return self
 end
 
-
 local function do_push(conn, self, payload, delay)
   if self._max == 0 and delay == 0 then
     return conn:call("XADD", self._stream, "*", "p", payload, "a", 0)
@@ -289,9 +287,9 @@ local function parse_read(v, out)
   return out
 end
 
--- One look: claimed and due messages first, then new ones, waiting up to
--- block_ms (nil: not at all). msgs (maybe empty), ms to the next delayed
--- one; or nil, err.
+-- One look: claimed messages first, then new ones, waiting up to block_ms
+-- (nil: not at all). msgs (maybe empty), or nil, err. Notes when the next
+-- delayed message falls due.
 local function look(conn, self, n, block_ms)
   local out, err = {}, nil
   -- The claim script runs at most once a poll (and whenever the stream
@@ -305,6 +303,7 @@ local function look(conn, self, n, block_ms)
       local c = r[1][i]
       out[i] = { id = c[1], payload = c[2], attempts = c[3] }
     end
+    self._due_at = r[2] >= 0 and now() + r[2] / 1000 or nil
     -- A full batch of claims may leave more behind: look again next time.
     if #r[1] < n then self._next_claim = now() + self._poll end
     if #out > 0 then return out end
@@ -331,6 +330,8 @@ function Backend:pop_batch(n, timeout)
   local deadline = timeout and now() + timeout or nil
   while true do
     local block = self._poll
+    -- A delayed message falling due sooner: look again then.
+    if self._due_at then block = math_min(block, math.max(self._due_at - now(), 0.001)) end
     if deadline then block = math_min(block, deadline - now()) end
     local block_ms = block > 0 and math.max(1, ms(block)) or nil
     local msgs, err = with_conn(self, look, self, n, block_ms)
@@ -344,7 +345,6 @@ function Backend:pop_batch(n, timeout)
 end
 
 Backend.pop = durable.pop
-
 
 -- The consumer that must hold the delivery: this one for a message popped
 -- here (so that one claimed by another consumer since answers "not

@@ -140,7 +140,6 @@ local function next_wait(self, deadline, due)
   return wait
 end
 
-
 -- ======================================================================
 -- The backend
 
@@ -215,7 +214,6 @@ function Backend:pop_batch(n, timeout)
 end
 
 Backend.pop = durable.pop
-
 
 -- The delivery to ack or nack: the one popped here, so that a message
 -- redelivered elsewhere meanwhile answers "not found"; 0 (any) for one
