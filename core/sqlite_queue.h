@@ -1,14 +1,15 @@
 /*
  * sqlite_queue.h: the durable queue store of eddy.queue's SQLite backend.
  * A store is one database file (WAL mode) and one writer thread of its
- * own, which runs every operation, reads included, so that the loop
- * thread never waits on the disk. Operations queued while the writer is
- * busy go into the next transaction together (group commit), and each
- * comes back to the runtime that submitted it once that transaction has
- * committed: a push that answers is durable. The writer is a task pool
- * (core/pool.h) of one thread whose state is the connection, running one
- * drain job at a time; each operation is a job held on its runtime's job
- * port, which the writer posts back. Knows nothing of Lua.
+ * own (one per file in the process), which runs every operation, reads
+ * included, so that no loop thread waits on the disk. Operations queued
+ * while the writer is busy go into the next transaction together (group
+ * commit), and each comes back to the runtime that submitted it once that
+ * transaction has committed: a push that answers is durable. The writer
+ * is a task pool (core/pool.h) of one thread whose state is the
+ * connection, running one drain job at a time; each operation is a job
+ * held on its runtime's job port, which the writer posts back. Knows
+ * nothing of Lua.
  */
 #ifndef EDDY_SQLITE_QUEUE_H
 #define EDDY_SQLITE_QUEUE_H
@@ -87,13 +88,15 @@ struct eddy__sqlq_op_s {
   int nmsgs;
 };
 
-/* A store over the file at path; sync_full picks synchronous=FULL (an
-   fsync per commit: durable against power loss) over NORMAL (durable
-   against a killed process only). NULL when out of memory. The file is
-   opened by the writer thread, with the first operation. */
+/* The process's store over the file at path (one writer per file, for
+   every thread that opens it; made by the first open, whose sync_full
+   picks synchronous=FULL, an fsync per commit: durable against power
+   loss, over NORMAL, durable against a killed process only). NULL when
+   out of memory. The file is opened by the writer thread, with the first
+   operation. Any thread's loop may submit to it. */
 eddy__sqlq_t *eddy__sqlq_new(const char *path, int sync_full);
-/* Ends the store: the writer ends after its current batch (see
-   eddy__pool_free); operations still out come back as usual. */
+/* Lets go of the store; the last one ends it: the writer ends after what
+   is pending (see eddy__pool_free), whose operations come back as usual. */
 void eddy__sqlq_free(eddy__sqlq_t *q);
 
 /* The waiter of op went (from the loop thread). */

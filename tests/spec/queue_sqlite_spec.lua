@@ -64,6 +64,32 @@ describe("eddy.queue.sqlite", function()
     end)
   end)
 
+  it("reactor threads of one process share the file's one writer", function()
+    local path = dir .. "/threads.db"
+    local rc, out = h.eddy_run([[
+      local b = assert(require("eddy.queue.sqlite").open("t", { path = "]] .. path .. [[" }))
+      for _ = 1, 100 do assert(b:push("x")) end
+      local got = 0
+      while true do
+        local m = b:pop(0.5)
+        if not m then break end
+        got = got + 1
+        b:ack(m.id)
+      end
+      print(("got %d ops %d"):format(got, b:stats().ops))
+      b:close()
+    ]], "", "--threads 2")
+    assert.equal(0, rc, out)
+    local total, most = 0, 0
+    for got, ops in out:gmatch("got (%d+) ops (%d+)") do
+      total = total + tonumber(got)
+      most = math.max(most, tonumber(ops))
+    end
+    assert.equal(200, total)
+    -- The writer's counts take both threads' 200 pushes, pops and acks.
+    assert.is_true(most >= 600, out)
+  end)
+
   it("a file that cannot be opened answers nil, err", function()
     h.run(function()
       local b, err = sqlite.open("x", { path = dir .. "/no/such/dir/q.db" })

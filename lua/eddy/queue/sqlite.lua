@@ -16,8 +16,9 @@
 -- commit, FULL costs little under concurrency (BENCHMARKS.md: 64 pushers
 -- share an fsync per ~32 messages); alone, a push waits for its fsync.
 --
--- Several processes may share a file; each reactor thread that opens it
--- has a writer of its own (SQLite serializes their transactions). A pop
+-- Several processes may share a file (SQLite serializes their writers'
+-- transactions); within a process, every reactor thread that opens it
+-- goes through the one writer of that path. A pop
 -- waiting on an empty queue is woken at once by a push from its own
 -- thread, and otherwise looks again every `poll` seconds (or when a delayed
 -- message falls due). The backend interface (push, pop, pop_batch, ack,
@@ -37,8 +38,8 @@ local M = { _VERSION = "0.1.0" }
 local DEFAULT_PATH = "eddy_queues.db"
 local DEFAULT_POLL = 0.05
 
--- This thread's stores, by path: { store, refs }. A file has one writer
--- per reactor thread that uses it.
+-- This thread's handles on the process's stores (one per path, in C), by
+-- path: { store, refs }.
 local stores = {}
 -- The open backends of this thread, by path and queue name, so that a
 -- push wakes the pops of every backend of that queue.
@@ -62,8 +63,8 @@ local function path_of(opts)
   return path
 end
 
--- The thread's store for path, made by the first open of it (whose
--- `synchronous` it keeps).
+-- This thread's handle on the store for path; the first open of the path
+-- in the process sets its `synchronous`.
 local function acquire(path, full)
   local s = stores[path]
   if s == nil then
@@ -251,9 +252,8 @@ function Backend:length()
   return self._store:length(self._name)
 end
 
--- stats() -> { commits, ops }: the file's transactions and the
--- operations they held, for this thread's writer (ops / commits is the
--- group commit's batch).
+-- stats() -> { commits, ops }: the file's transactions in this process and
+-- the operations they held (ops / commits is the group commit's batch).
 function Backend:stats()
   return self._store:stats()
 end
