@@ -611,8 +611,12 @@ int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
     d->shared = s;
     d->job.run = drain_run;
     d->job.done = drain_done;
-    if (eddy__pool_submit(q->pool, rt, &d->job) == 0)
+    if (eddy__pool_submit(q->pool, rt, &d->job) == 0) {
+      /* The drain serves every thread's ops, for as long as they come:
+         it must not keep this loop alive (each op, held, keeps its own). */
+      eddy__job_unhold(&d->job, 1);
       return 0;
+    }
     free(d);
   }
   /* No drain: what is pending (this op, and any submitted meanwhile,
