@@ -1,12 +1,14 @@
 -- The producer of the reliability test (tests/spec/queue_reliability_spec.lua):
---   eddy producer.lua KIND TARGET QUEUE N ACKLOG
+--   eddy producer.lua KIND TARGET QUEUE N ACKLOG [PACE]
 -- pushes the numbers 1..N that ACKLOG does not hold yet, from 8 tasks at
 -- once, and appends each number to ACKLOG once its push has returned (is
 -- acknowledged), through eddy.queue. KIND is sqlite (TARGET a file) or
 -- redis (TARGET a url).
 local eddy = require "eddy"
-local kind, target, queue, n, acklog = ...
+local kind, target, queue, n, acklog, pace = ...
 n = tonumber(n)
+pace = tonumber(pace) or 0 -- seconds each task sleeps after a push: a
+                           -- kill then lands mid-stream on any machine
 
 local done = {}
 local f = io.open(acklog)
@@ -30,6 +32,7 @@ for t = 1, 8 do
       next_i = next_i + 1
       assert(q:push(i))
       log:write(i, "\n")
+      if pace > 0 then eddy.sleep(pace) end
     end
   end)
 end

@@ -39,26 +39,30 @@ end
 -- Runs the scenario; returns acked, delivered, missing, duplicates.
 local function scenario(kind, target, queue, n)
   local acklog, gotlog = os.tmpname(), os.tmpname()
-  local function producer()
-    return h.start_eddy(("%s/producer.lua %s %s %s %d %s"):format(DIR, kind, target, queue, n, acklog))
+  local function producer(pace)
+    return h.start_eddy(("%s/producer.lua %s %s %s %d %s %s"):format(DIR, kind, target, queue, n,
+      acklog, pace))
   end
-  local function consumer(idle)
-    return h.start_eddy(("%s/consumer.lua %s %s %s %s %s"):format(DIR, kind, target, queue, gotlog, idle))
+  local function consumer(idle, pace)
+    return h.start_eddy(("%s/consumer.lua %s %s %s %s %s %s"):format(DIR, kind, target, queue,
+      gotlog, idle, pace))
   end
-  -- First round: both killed mid-stream.
-  local c1 = consumer(30)
-  local p1 = producer()
-  wait_lines(acklog, math.floor(n / 4))
-  kill9(p1)
+  -- First round: both killed mid-stream (paced, at most 4,000 messages a
+  -- second each, so that the kills land mid-stream however fast the
+  -- machine is).
+  local c1 = consumer(30, 0.001)
+  local p1 = producer(0.002)
   wait_lines(gotlog, math.floor(n / 8))
-  kill9(c1)
+  kill9(c1) -- with messages popped and logged, not yet acked
+  wait_lines(acklog, math.floor(n / 3))
+  kill9(p1)
   local acked_at_kill = #lines(acklog)
   assert(acked_at_kill < n, "the producer finished before it was killed")
   -- Second round: the producer pushes what was not acknowledged, the
   -- consumer drains the queue (its unacked messages come back after the
   -- visibility timeout) and ends when idle.
-  local p2, p2out = producer()
-  local c2, c2out = consumer(3)
+  local p2, p2out = producer(0)
+  local c2, c2out = consumer(3, 0)
   h.wait_exit(p2)
   for _ = 1, 1200 do -- the consumer ends 3 s after the last message
     if h.sh("kill -0 " .. c2) ~= 0 then break end
