@@ -123,6 +123,23 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* WAL mode and the schema. Two processes opening a new file at once race
+   for the switch to WAL, and SQLite answers the loser "database is locked"
+   without calling the busy handler: try again for a while (this is the
+   writer thread; it may sleep). */
+static int setup(sqlite3 *db, const char *pragmas) {
+  int rc = SQLITE_BUSY;
+  for (int i = 0; i < 1000 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+       i++) {
+    if (i > 0)
+      uv_sleep(10);
+    rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+  }
+  return rc;
+}
+
 static void *writer_new(void *arg) {
   writer_t *w = calloc(1, sizeof *w);
   if (w == NULL)
@@ -145,9 +162,7 @@ static void *writer_new(void *arg) {
   if (rc == SQLITE_OK)
     rc = sqlite3_db_config(w->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(w->db, schema, NULL, NULL, NULL);
+    rc = setup(w->db, pragmas);
   for (int i = 0; rc == SQLITE_OK && i < S_COUNT; i++)
     rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &w->stmt[i], NULL);
