@@ -10,7 +10,7 @@
 
 CC ?= gcc
 BUILD ?= build
-PKGS := luajit libuv libcares libcurl libmariadb hiredis openssl
+PKGS := luajit libuv libcares libcurl libmariadb hiredis openssl sqlite3
 OPT ?= -O2 -g
 SAN ?=
 LUAJIT ?= luajit
@@ -18,7 +18,7 @@ LUAJIT ?= luajit
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # eddy.so is loaded into a luajit process: it must not carry its own LuaJIT.
-MOD_LIBS = $(shell pkg-config --libs libuv libcares libcurl libmariadb hiredis openssl 2>/dev/null) -lpthread -lm
+MOD_LIBS = $(shell pkg-config --libs libuv libcares libcurl libmariadb hiredis openssl sqlite3 2>/dev/null) -lpthread -lm
 
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
   -fvisibility=hidden $(OPT) $(SAN) $(PKG_CFLAGS) $(CFLAGS)

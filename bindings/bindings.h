@@ -191,6 +191,7 @@ int luaopen_eddy_c_fs(lua_State *L);
 int luaopen_eddy_c_mysql(lua_State *L);
 int luaopen_eddy_c_resp(lua_State *L);
 int luaopen_eddy_c_process(lua_State *L);
+int luaopen_eddy_c_sqlite_queue(lua_State *L);
 int luaopen_eddy_c_queue(lua_State *L);
 int luaopen_eddy_c_pubsub(lua_State *L);
 

@@ -64,6 +64,7 @@ static const luaL_Reg c_modules[] = {
     {"eddy.c.mysql", luaopen_eddy_c_mysql},
     {"eddy.c.resp", luaopen_eddy_c_resp},
     {"eddy.c.process", luaopen_eddy_c_process},
+    {"eddy.c.sqlite_queue", luaopen_eddy_c_sqlite_queue},
     {"eddy.c.queue", luaopen_eddy_c_queue},
     {"eddy.c.pubsub", luaopen_eddy_c_pubsub},
     {NULL, NULL},

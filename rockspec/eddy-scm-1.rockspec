@@ -4,7 +4,7 @@
 -- installs eddy.so (the C core with eddy's Lua modules inside), the Lua
 -- files of lua/eddy/, and the `eddy` command. Needs the Debian packages
 -- that scripts/deps.sh lists (libluajit2-5.1-dev, libuv1-dev, libc-ares-dev,
--- libcurl4-openssl-dev, libmariadb-dev, libhiredis-dev, libssl-dev).
+-- libcurl4-openssl-dev, libmariadb-dev, libhiredis-dev, libssl-dev, libsqlite3-dev).
 rockspec_format = "3.0"
 package = "eddy"
 version = "scm-1"
@@ -28,6 +28,7 @@ external_dependencies = {
   HIREDIS = { header = "hiredis/read.h" },
   MARIADB = { header = "mariadb/mysql.h" },
   OPENSSL = { header = "openssl/ssl.h" },
+  SQLITE3 = { header = "sqlite3.h" },
 }
 build = {
   type = "make",

@@ -20,6 +20,7 @@ PACKAGES=(
   libssl-dev         # TLS streams (OpenSSL)
   openssl            # certificates for the TLS tests, and an independent TLS peer
   nginx              # an independent HTTPS server for the TLS tests and bench
+  libsqlite3-dev     # the durable queue backend (SQLite in WAL mode)
   redis-server       # a real Redis for the Redis client's and queues' tests
   redis-tools        # redis-benchmark, the Redis client's yardstick
   mariadb-server     # a real MariaDB for the MySQL client's tests
