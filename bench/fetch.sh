@@ -7,6 +7,7 @@
 # the steadier measure of what a client spends per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 N=${N:-10000}
 C=${C:-100}
@@ -31,7 +32,6 @@ cpu() { /usr/bin/time -f "%U %S" -o "$B/fetch_cpu" "$@"; }
 run_eddy() { cpu build/eddy bench/fetch/eddy_fetch.lua "$URL" "$N" "$C"; }
 run_curl() { local t0; t0=$(now); cpu curl -s --no-progress-meter --parallel --parallel-max "$C" -K "$cfg"; awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.3f\n", b - a}'; }
 run_node() { cpu node bench/fetch/node_fetch.mjs "$URL" "$N" "$C"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A secs cpus
 for r in $(seq "$ROUNDS"); do

@@ -19,6 +19,7 @@
 # Environment: ROUNDS (3), SECS (10), CONNS (100), SERVERS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
@@ -54,14 +55,6 @@ start_server() { # name
   echo "bench: $1 did not start" >&2
   exit 1
 }
-stop_server() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  sleep 0.3
-}
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
 
 # One wrk run against the server: "rps p99_ms per_cpu_s". wrk runs on
 # core 1 with one thread, unless WRK (the command) says otherwise.

@@ -20,6 +20,7 @@
 # CLIENTS ("10 100 1000"), MODELS ("prefork thread reactor").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 SECS=${SECS:-5}
 WARM=${WARM:-1}
@@ -96,7 +97,6 @@ cpu_ticks() { # pid
   done
   echo "$total"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # One wrk run at c clients: "rps p99_ms pss_mib errors cpu_percent" (the
 # server's CPU time over the run's wall time; 100: core 0 saturated).

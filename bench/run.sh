@@ -18,6 +18,7 @@
 # Environment: ROUNDS (5), SECS (10), WARM (2), CONNS (100), IDLE (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-10}
@@ -57,8 +58,6 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", b ? a / b : 0}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 declare -A rate cpu
@@ -86,7 +85,7 @@ run_echo() {
     r=$(echo ${rate[$s]} | tr ' ' '\n' | median)
     c=$(echo ${cpu[$s]} | tr ' ' '\n' | median)
     printf "| %s | %.0f | %.0f | %.2f | %.2f |\n" "$s" "$r" "$c" \
-      "$(div "$er" "$r")" "$(div "$ec" "$c")"
+      "$(div "$er" "$r" 4)" "$(div "$ec" "$c" 4)"
   done
   echo
 }
@@ -108,7 +107,7 @@ run_idle() {
     eval "exec ${LOAD[1]}>&-"
     wait "$LOAD_PID" 2>/dev/null || true
     stop_server
-    printf "| %s | %.2f KiB (%s) |\n" "$s" "$(div "$((after - before))" "$IDLE")" "$ready"
+    printf "| %s | %.2f KiB (%s) |\n" "$s" "$(div "$((after - before))" "$IDLE" 4)" "$ready"
   done
   echo
 }

@@ -14,6 +14,7 @@
 #   bench/tls.sh      Environment: ROUNDS (3), SECS (8), CONNS (50), PAR (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-8}
@@ -43,14 +44,6 @@ start_server() { # name
   echo "bench: $1 did not start" >&2
   exit 1
 }
-stop_server() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  sleep 0.3
-}
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b ? a / b : 0}'; }
 
 # "per_s per_cpu_s" for PAR processes making new connections.
 handshakes() {

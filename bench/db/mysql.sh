@@ -9,6 +9,7 @@
 # client's, and eddy's queries/s ÷ mysqlslap's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 
 N=${N:-10000}
 C=${C:-100}
@@ -31,7 +32,6 @@ queries=$B/queries.sql
 for k in $(seq 100); do echo "SELECT id, v FROM bench_points WHERE id = $k;" >> "$queries"; done
 
 now() { date +%s.%N; }
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
 TICK=$(getconf CLK_TCK)
 
 # Runs a client command; prints "wall server_cpu client_cpu" (seconds).
@@ -52,7 +52,6 @@ run_mysqlslap() {
     --create-schema=eddy_test --concurrency="$C" --number-of-queries="$N" \
     --query="$queries" --delimiter=";" --iterations=1
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # A first, uncounted round warms the server's caches and threads.
 for who in mysqlslap plain prepared; do "run_$who" >/dev/null; done

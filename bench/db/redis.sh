@@ -11,6 +11,7 @@
 # figure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 
 N=${N:-100000}
 C=${C:-100}
@@ -24,7 +25,6 @@ host=${addr%:*}
 port=${addr##*:}
 spid=$(cat "$dir/redis.pid")
 
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
 tick=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 
@@ -44,7 +44,6 @@ measure() {
 }
 run_eddy() { measure build/eddy bench/db/redis.lua "$host" "$port" "$N" "$C"; }
 run_redis_benchmark() { measure redis-benchmark -h "$host" -p "$port" -c "$C" -n "$N" -t set,get -q; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A res
 for r in $(seq "$ROUNDS"); do
