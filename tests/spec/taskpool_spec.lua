@@ -163,8 +163,10 @@ describe("eddy.task.run", function()
     local rc, out = h.eddy_run([[
       package.path = "./tests/?.lua;" .. package.path
       local eddy = require "eddy"
-      print("threads " .. eddy.task.threads())
-      print("sum " .. eddy.task.run("fixtures.taskwork", "add", eddy.worker.thread(), 10))
+      -- One write per line: print writes the text and its newline apart,
+      -- and the two threads' lines could interleave.
+      io.write("threads " .. eddy.task.threads() .. "\n")
+      io.write("sum " .. eddy.task.run("fixtures.taskwork", "add", eddy.worker.thread(), 10) .. "\n")
     ]], "", "--threads 2 --task-threads 3")
     assert.equal(0, rc, out)
     assert.matches("threads 3\n.*threads 3\n", out)
