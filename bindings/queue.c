@@ -160,7 +160,12 @@ static int queue_wait(lua_State *L) {
   if (t == NULL)
     return eddy__task_yield(&rt->sched, L);
   int err;
-  eddy__xwaiter_t *w = eddy__mq_wait(q, room, rt, t, &err);
+  int64_t due;
+  eddy__xwaiter_t *w = eddy__mq_wait(q, room, rt, t, &err, &due);
+  /* Past due, a delayed message is ready or an expired delivery back:
+     the taker looks again then (a ms late, so that it finds it due). */
+  if (due >= 0 && (timeout < 0 || due + 1 < timeout))
+    timeout = due + 1;
   return eddyL_xwait(L, rt, t, w, err, timeout);
 }
 

@@ -309,13 +309,20 @@ static msg_t *take_in_flight(eddy__mq_t *q, uint64_t id) {
   return m;
 }
 
+/* Whether the queue's next change of state without a call (next_due)
+   has come earlier: the takers asleep until the old one must look again. */
+static int moved_earlier(int64_t before, int64_t after) {
+  return after >= 0 && (before < 0 || after < before);
+}
+
 /* Unlocks q and posts the wake-ups its state calls for: a message ready
-   for a taker, room for a giver. One of each: a woken taker that pops
-   wakes the next while messages remain. A wake-up that finds nothing
-   costs a look. */
-static void unlock_waking(eddy__mq_t *q) {
-  eddy__xwaiter_t *t = q->ready.n > 0 ? eddy__xwaitq_take(&q->takers, 0)
-                                      : NULL;
+   for a taker, or one due sooner than the takers wait for (due_moved);
+   room for a giver. One of each: a woken taker that pops wakes the next
+   while messages remain. A wake-up that finds nothing costs a look. */
+static void unlock_waking(eddy__mq_t *q, int due_moved) {
+  eddy__xwaiter_t *t = q->ready.n > 0 || due_moved
+                           ? eddy__xwaitq_take(&q->takers, 0)
+                           : NULL;
   eddy__xwaiter_t *g = q->opts.max == 0 || held(q) < q->opts.max
                            ? eddy__xwaitq_take(&q->givers, 0)
                            : NULL;
@@ -329,6 +336,7 @@ int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
   uint64_t now = now_ms();
   uv_mutex_lock(&q->lock);
   promote(q, now);
+  int64_t due_before = next_due(q, now);
   /* A refused push allocates nothing: a burst against a full queue
      leaves memory as it was. */
   msg_t *m = q->opts.max > 0 && held(q) >= q->opts.max
@@ -336,7 +344,7 @@ int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
                  : malloc(sizeof *m + len);
   if (m == NULL) {
     int full = q->opts.max > 0 && held(q) >= q->opts.max;
-    unlock_waking(q);
+    unlock_waking(q, 0);
     return full ? EDDY_EFULL : EDDY_ENOMEM;
   }
   memcpy(m->data, data, len);
@@ -350,7 +358,7 @@ int eddy__mq_push(eddy__mq_t *q, const char *data, size_t len,
   } else {
     list_append(&q->ready, m);
   }
-  unlock_waking(q);
+  unlock_waking(q, moved_earlier(due_before, next_due(q, now)));
   return 0;
 }
 
@@ -364,9 +372,10 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
                    : NULL;
   if (m == NULL || copy == NULL) {
     *due_ms = next_due(q, now);
-    unlock_waking(q);
+    unlock_waking(q, 0);
     return m == NULL ? EDDY_ENOTFOUND : EDDY_ENOMEM;
   }
+  int64_t due_before = next_due(q, now);
   q->ready.head = m->next;
   if (q->ready.head == NULL)
     q->ready.tail = NULL;
@@ -382,8 +391,9 @@ int eddy__mq_pop(eddy__mq_t *q, eddy__mq_msg_t *out, int64_t *due_ms) {
   out->attempts = m->attempts;
   out->data = copy;
   out->len = m->len;
-  /* Another message may be ready for another taker woken with this one. */
-  unlock_waking(q);
+  /* Another message may be ready for another taker woken with this one;
+     and this one's visibility deadline may be the queue's next. */
+  unlock_waking(q, moved_earlier(due_before, next_due(q, now)));
   return 0;
 }
 
@@ -392,7 +402,7 @@ int eddy__mq_ack(eddy__mq_t *q, uint64_t id) {
   msg_t *m = take_in_flight(q, id);
   if (m != NULL)
     q->bytes -= m->len;
-  unlock_waking(q);
+  unlock_waking(q, 0);
   free(m);
   return m != NULL ? 0 : EDDY_ENOTFOUND;
 }
@@ -406,8 +416,9 @@ int eddy__mq_nack(eddy__mq_t *q, uint64_t id, int64_t delay_ms, int *dead) {
     uv_mutex_unlock(&q->lock);
     return EDDY_ENOTFOUND;
   }
+  int64_t due_before = next_due(q, now);
   *dead = retry(q, m, now, delay_ms);
-  unlock_waking(q);
+  unlock_waking(q, moved_earlier(due_before, next_due(q, now)));
   return 0;
 }
 
@@ -419,21 +430,24 @@ void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
   *in_flight = q->in_flight.n;
   *delayed = q->delayed.n;
   *bytes = q->bytes;
-  unlock_waking(q);
+  unlock_waking(q, 0);
 }
 
 /* A waiter woken after its task went passes the wake-up on. */
 static void pass_on(void *owner) {
   eddy__mq_t *q = owner;
   uv_mutex_lock(&q->lock);
-  unlock_waking(q);
+  unlock_waking(q, 0);
 }
 
 eddy__xwaiter_t *eddy__mq_wait(eddy__mq_t *q, int room, eddy_runtime_t *rt,
-                               eddy__task_t *t, int *err) {
+                               eddy__task_t *t, int *err, int64_t *due_ms) {
   eddy__xwaiter_t *w = NULL;
   *err = 0;
+  uint64_t now = now_ms();
   uv_mutex_lock(&q->lock);
+  promote(q, now);
+  *due_ms = room ? -1 : next_due(q, now);
   int changed = room ? q->opts.max == 0 || held(q) < q->opts.max
                      : q->ready.n > 0;
   if (!changed) {

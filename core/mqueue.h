@@ -65,8 +65,11 @@ void eddy__mq_length(eddy__mq_t *q, size_t *ready, size_t *in_flight,
 
 /* For a task that found nothing to pop (room: found the queue full):
    queues a waiter unless the state changed meanwhile, in which case it
-   returns NULL with *err 0 (look again at once). NULL with EDDY_ENOMEM. */
+   returns NULL with *err 0 (look again at once). NULL with EDDY_ENOMEM.
+   *due_ms: when the queue will change of itself (a delayed message, a
+   visibility deadline), -1 for never: a taker waits no longer than that,
+   and is woken if a change brings it sooner. */
 eddy__xwaiter_t *eddy__mq_wait(eddy__mq_t *q, int room, eddy_runtime_t *rt,
-                               eddy__task_t *t, int *err);
+                               eddy__task_t *t, int *err, int64_t *due_ms);
 
 #endif

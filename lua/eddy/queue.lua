@@ -78,8 +78,10 @@ local function depth_families()
   local ready, in_flight = { }, { }
   for name, q in pairs(memory_queues) do
     local r, f = q:length()
-    ready[#ready + 1] = { labels = { queue = name }, value = r }
-    in_flight[#in_flight + 1] = { labels = { queue = name }, value = f }
+    if r then -- (nil, "closed": reopened since under another object)
+      ready[#ready + 1] = { labels = { queue = name }, value = r }
+      in_flight[#in_flight + 1] = { labels = { queue = name }, value = f }
+    end
   end
   return {
     { name = "eddy_queue_ready", kind = "gauge", help = "Messages ready in a memory queue.",
@@ -103,7 +105,7 @@ function M.open(name, opts)
       memory_queues = {}
       require("eddy.metrics").add_collector(depth_families)
     end
-    memory_queues[name] = memory_queues[name] or q
+    memory_queues[name] = q -- the latest: an earlier one may be closed
   end
   return q
 end
