@@ -118,8 +118,10 @@ static void op_detach(eddy__task_t *t) {
 
 static const eddy__wait_ops_t op_ops = {"sqlite queue", op_detach, NULL};
 
-/* Submits op and makes the current task wait for it. */
-static int submit(lua_State *L, store_t *s, eddy__sqlq_op_t *op) {
+/* Submits op and makes the current task wait for it, timeout_ms at most
+   (-1: no limit): past it the op runs on unanswered (op_detach). */
+static int submit(lua_State *L, store_t *s, eddy__sqlq_op_t *op,
+                  int64_t timeout_ms) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   eddy__task_t *t = eddyL_begin_wait(L, rt, &op_ops);
   if (t == NULL) {
@@ -133,7 +135,7 @@ static int submit(lua_State *L, store_t *s, eddy__sqlq_op_t *op) {
     return eddyL_error(L, rc);
   }
   op->data = t;
-  eddy__task_wait(t, &op_ops, op, -1);
+  eddy__task_wait(t, &op_ops, op, timeout_ms);
   return eddy__task_yield(&rt->sched, L);
 }
 
@@ -163,15 +165,17 @@ static eddy__sqlq_op_t *new_op(lua_State *L, int kind, int dead_idx) {
 /* store:ensure(queue, dead) -> true | nil, err */
 static int store_ensure(lua_State *L) {
   eddy__sqlq_op_t *op = new_op(L, EDDY__SQLQ_OPEN, 3);
-  return op ? submit(L, check_store(L), op) : 2;
+  return op ? submit(L, check_store(L), op, -1) : 2;
 }
 
-/* store:push(queue, payload, delay, max) -> id | nil, "full" | nil, err */
+/* store:push(queue, payload, delay, max[, timeout]) -> id | nil, "full" |
+   nil, err ("timeout": the push may still be made) */
 static int store_push(lua_State *L) {
   size_t len;
   const char *payload = luaL_checklstring(L, 3, &len);
   int64_t delay = opt_ms(L, 4, 0);
   int64_t max = (int64_t)luaL_optnumber(L, 5, 0);
+  int64_t timeout = opt_ms(L, 6, -1);
   eddy__sqlq_op_t *op = new_op(L, EDDY__SQLQ_PUSH, 0);
   if (op == NULL)
     return 2;
@@ -184,23 +188,24 @@ static int store_push(lua_State *L) {
   op->len = len;
   op->delay = delay;
   op->max = max;
-  return submit(L, check_store(L), op);
+  return submit(L, check_store(L), op, timeout);
 }
 
-/* store:pop(queue, dead, n, visibility, max_attempts) -> msgs
+/* store:pop(queue, dead, n, visibility, max_attempts[, timeout]) -> msgs
    | nil, "empty", seconds until one is due (nil: none) | nil, err */
 static int store_pop(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 4);
   luaL_argcheck(L, n >= 1 && n <= 10000, 4, "1 to 10000 messages");
   int64_t vis = opt_ms(L, 5, 30000);
   int max_attempts = (int)luaL_optinteger(L, 6, 5);
+  int64_t timeout = opt_ms(L, 7, -1);
   eddy__sqlq_op_t *op = new_op(L, EDDY__SQLQ_POP, 3);
   if (op == NULL)
     return 2;
   op->n = n;
   op->visibility = vis;
   op->max_attempts = max_attempts;
-  return submit(L, check_store(L), op);
+  return submit(L, check_store(L), op, timeout);
 }
 
 /* store:ack(queue, id, attempts) -> true | nil, "not found" */
@@ -212,7 +217,7 @@ static int store_ack(lua_State *L) {
     return 2;
   op->id = id;
   op->attempts = attempts;
-  return submit(L, check_store(L), op);
+  return submit(L, check_store(L), op, -1);
 }
 
 /* store:nack(queue, dead, id, attempts, delay, max_attempts, backoff,
@@ -233,13 +238,13 @@ static int store_nack(lua_State *L) {
   op->max_attempts = max_attempts;
   op->backoff = backoff;
   op->backoff_max = backoff_max;
-  return submit(L, check_store(L), op);
+  return submit(L, check_store(L), op, -1);
 }
 
 /* store:length(queue) -> ready, in_flight */
 static int store_length(lua_State *L) {
   eddy__sqlq_op_t *op = new_op(L, EDDY__SQLQ_LENGTH, 0);
-  return op ? submit(L, check_store(L), op) : 2;
+  return op ? submit(L, check_store(L), op, -1) : 2;
 }
 
 /* store:stats() -> { commits, ops } (nil when closed) */

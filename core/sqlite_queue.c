@@ -636,8 +636,11 @@ int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
   }
   /* No drain: what is pending (this op, and any submitted meanwhile,
      which counted on this drain) answers the failure. */
-  eddy__sqlq_op_t *list = take_pending(s), *o;
+  /* Taking them and ending the drain are one step: an op submitted
+     after it starts a drain of its own. */
   uv_mutex_lock(&s->lock);
+  eddy__sqlq_op_t *list = s->pending, *o;
+  s->pending = NULL;
   s->draining = 0;
   uv_mutex_unlock(&s->lock);
   for (o = list; o != NULL; o = o->next)

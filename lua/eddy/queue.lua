@@ -184,7 +184,14 @@ local function settle(q, msgs, ok, err, c)
   for i = 1, #msgs do
     local msg = msgs[i]
     if not msg._settled then
-      if ok then q:ack(msg) else q:nack(msg) end
+      local done, why
+      if ok then done, why = q:ack(msg) else done, why = q:nack(msg) end
+      if not done and why ~= "closed" then
+        -- Most often "not found": the handler outlived the visibility
+        -- timeout and the message went to another consumer too.
+        task.log("warn", ("eddy.queue: %s of a message of '%s' failed: %s (attempt %s)")
+          :format(ok and "ack" or "nack", q.name, tostring(why), tostring(msg.attempts)))
+      end
     end
   end
   if ok then

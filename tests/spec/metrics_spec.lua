@@ -237,6 +237,20 @@ describe("eddy.metrics", function()
     assert.is_nil(families.eddy_queue_ready.samples[1].labels.thread) -- the process's figure
   end)
 
+  it("keeps scraping after a memory queue object is closed and its queue reopened", function()
+    local text = h.run(function()
+      local q = eddy.queue.open("metrics_spec_reopened")
+      q:push(1)
+      q:close()
+      local q2 = eddy.queue.open("metrics_spec_reopened")
+      local text = metrics.text()
+      q2:ack(q2:pop())
+      return text
+    end)
+    local families = parse_exposition(text)
+    assert.equal(1, sample(families, "eddy_queue_ready", "eddy_queue_ready", { queue = "metrics_spec_reopened" }))
+  end)
+
   it("is served on a route, and curl reads it", function()
     local rc, out = h.eddy_run([[
 local eddy = require "eddy"

@@ -191,6 +191,31 @@ describe("eddy.queue", function()
     end)
   end)
 
+  it("wakes an idle consumer for a delayed push, a delayed nack and an expired delivery", function()
+    local got = h.run(function()
+      local name = fresh()
+      local q = assert(eddy.queue.open(name, { visibility = 0.2, backoff = 0.1 }))
+      local got = {}
+      -- Consumers already asleep on the empty queue, with no timeout.
+      local c = eddy.queue.consume(q, { concurrency = 3, on_error = function() end }, function(msg)
+        got[#got + 1] = msg.body .. "#" .. msg.attempts
+        if msg.body == "stuck" and msg.attempts == 1 then eddy.sleep(10) end -- never acks in time
+        if msg.body == "nacked" and msg.attempts == 1 then error("retry me") end
+      end)
+      eddy.sleep(0.05)
+      q:push("later", { delay = 0.1 })
+      eddy.sleep(0.3)
+      q:push("stuck")
+      eddy.sleep(0.6) -- past its visibility: another consumer takes it again
+      q:push("nacked")
+      eddy.sleep(0.5)
+      c:stop(0.1)
+      return got
+    end)
+    table.sort(got)
+    assert.same({ "later#1", "nacked#1", "nacked#2", "stuck#1", "stuck#2" }, got)
+  end)
+
   it("consume: a handler that raises gets its message again, with attempts counting up", function()
     h.run(function()
       local name = fresh()

@@ -90,6 +90,36 @@ describe("eddy.queue.sqlite", function()
     assert.is_true(most >= 600, out)
   end)
 
+  it("a pop keeps to its timeout while another process holds the file's lock", function()
+    local path = dir .. "/locked.db"
+    local r = h.run(function()
+      local b = assert(sqlite.open("locked", { path = path }))
+      assert(b:push("warm"))
+      -- Another process takes the write lock and keeps it for 4 s.
+      local ready = dir .. "/locked.ready"
+      os.execute(([[python3 -c 'import sqlite3, time, os
+c = sqlite3.connect("%s", isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open("%s", "w").close()
+time.sleep(4)
+c.execute("COMMIT")' &]]):format(path, ready))
+      for _ = 1, 100 do
+        local f = io.open(ready)
+        if f then f:close() break end
+        eddy.sleep(0.05)
+      end
+      local t0 = eddy.now()
+      local msgs, err = b:pop_batch(1, 0.2)
+      local took = eddy.now() - t0
+      eddy.sleep(4) -- the lock goes; the pop that ran on comes back later
+      b:close()
+      return { msgs = msgs, err = err, took = took }
+    end)
+    assert.is_nil(r.msgs)
+    assert.equal("timeout", r.err)
+    assert.is_true(r.took < 2, "took " .. r.took .. " s")
+  end)
+
   it("a file that cannot be opened answers nil, err", function()
     h.run(function()
       local b, err = sqlite.open("x", { path = dir .. "/no/such/dir/q.db" })

@@ -130,6 +130,12 @@ end
 
 -- How long to sleep before looking again: the poll, or less when a
 -- message falls due or the caller's deadline comes first. nil: time up.
+-- How long a store operation may take for a caller with this deadline.
+local STORE_MIN_WAIT = 1
+local function store_wait(deadline)
+  return deadline and math.max(STORE_MIN_WAIT, deadline - now()) or nil
+end
+
 local function next_wait(self, deadline, due)
   local wait = self._poll
   if due ~= nil and due < wait then wait = due end
@@ -179,7 +185,10 @@ function Backend:push(payload, opts)
   local deadline = timeout and timeout > 0 and now() + timeout or nil
   while true do
     if self._closed then return nil, "closed" end
-    local id, err = self._store:push(self._name, payload, delay, self._max)
+    -- The store's own wait is bounded too: a writer held up by another
+    -- process's lock must not hold this push long past its deadline (the
+    -- store gets a second at least to answer, as a look takes one trip).
+    local id, err = self._store:push(self._name, payload, delay, self._max, store_wait(deadline))
     if id then
       wake_one(self._key, "_pops")
       return id
@@ -200,7 +209,7 @@ function Backend:pop_batch(n, timeout)
   while true do
     if self._closed then return nil, "closed" end
     local msgs, err, due = self._store:pop(self._name, self._dead, n,
-      self._visibility, self._max_attempts)
+      self._visibility, self._max_attempts, store_wait(deadline))
     if msgs then
       local tokens = self._tokens
       for i = 1, #msgs do tokens[msgs[i].id] = msgs[i].attempts end
