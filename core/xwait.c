@@ -26,9 +26,14 @@ static void on_woken(eddy__job_t *job) {
   eddy__xwaiter_t *w = (eddy__xwaiter_t *)job;
   if (w->task != NULL && !atomic_load(&job->cancelled)) {
     eddy__task_t *t = w->task;
+    /* A stopping runtime only queues the task, which its teardown may
+       end before it runs: let another waiter look as well. */
+    int may_not_run = t->sched->rt->stopping;
     lua_State *co = eddy__task_wake_begin(t);
     lua_pushboolean(co, 1);
     eddy__task_wake_end(t, 1);
+    if (may_not_run && w->pass != NULL)
+      w->pass(w->owner);
   } else if (w->pass != NULL && w->task == NULL &&
              atomic_load(&job->cancelled)) {
     /* The task went after it was taken off: what woke it is still
