@@ -285,7 +285,14 @@ local collectors = {}
 -- A family with per_process carries the worker's label rather than the
 -- thread's (a figure every thread of the process would repeat).
 function M.add_collector(fn)
-  if type(fn) ~= "function" then error("bad argument #1 to 'collect' (function expected)", 2) end
+  if type(fn) ~= "function" then error("bad argument #1 to 'add_collector' (function expected)", 2) end
+  collectors[#collectors + 1] = fn
+end
+
+-- eddy's own modules' collectors, which reset() keeps.
+local builtin = {}
+function M._add_builtin_collector(fn)
+  builtin[#builtin + 1] = fn
   collectors[#collectors + 1] = fn
 end
 
@@ -483,6 +490,7 @@ end
 -- Forgets the program's metrics (for tests and reloads).
 function M.reset()
   registry, order, collectors = {}, {}, {}
+  for i, fn in ipairs(builtin) do collectors[i] = fn end
 end
 
 return M

@@ -103,7 +103,7 @@ function M.open(name, opts)
   if o.backend == "memory" then
     if not memory_queues then
       memory_queues = {}
-      require("eddy.metrics").add_collector(depth_families)
+      require("eddy.metrics")._add_builtin_collector(depth_families)
     end
     memory_queues[name] = q -- the latest: an earlier one may be closed
   end
