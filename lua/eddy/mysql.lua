@@ -191,25 +191,48 @@ local function reusable(self)
   return c.reusable(self._h)
 end
 
--- Lets go of the connection: back to its pool by the pool's method `how`
--- ("put" or "discard"), or closed when it has no pool. Once a pooled
--- connection was given back, its old holder's close or release does
--- nothing: the pool has it now.
-local function let_go(self, how)
-  local p = self._pool
-  if not p then return c.close(self._h) end
-  if self._out then
-    self._out = false
-    p[how](p, self)
-  end
-end
-
 -- conn:close(): closes it for good (a pooled one leaves its pool).
-function Conn:close() return let_go(self, "discard") end
+function Conn:close() return c.close(self._h) end
 
 -- conn:release(): a pooled connection goes back to its pool (closed
 -- instead when it is broken or inside a transaction); another is closed.
-function Conn:release() return let_go(self, "put") end
+function Conn:release() return c.close(self._h) end
+
+-- A pooled connection's holder gets a handle for that checkout, not the
+-- connection itself: the pool hands the same connection to the next task,
+-- so a stale holder's late release, close or query must not reach it.
+-- Once released or closed, a handle is dead: its methods answer nil,
+-- "closed" (closed() answers true) and release and close do nothing.
+local Handle = {}
+Handle.__index = Handle
+
+for name, m in pairs(Conn) do
+  if name ~= "__index" then
+    Handle[name] = function(self, ...)
+      local conn = self._conn
+      if not conn then return nil, "closed" end
+      return m(conn, ...)
+    end
+  end
+end
+
+function Handle:closed()
+  local conn = self._conn
+  return not conn or c.closed(conn._h)
+end
+
+-- Ends the checkout: the connection goes back to its pool by the pool's
+-- method `how` ("put" or "discard").
+local function let_go(self, how)
+  local conn = self._conn
+  if not conn then return end
+  self._conn = false
+  local p = conn._pool
+  p[how](p, conn)
+end
+
+function Handle:close() return let_go(self, "discard") end
+function Handle:release() return let_go(self, "put") end
 
 local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port" }
 
@@ -248,6 +271,7 @@ local function open(opts)
   return setmetatable({
     _h = h,
     _timeout = opts.timeout or DEFAULTS.timeout,
+    _default_timeout = opts.timeout or DEFAULTS.timeout,
     _stmts = {}, _nstmts = 0, _tick = 0,
     _max_stmts = math.max(1, opts.statement_cache or DEFAULTS.statement_cache),
   }, Conn)
@@ -288,8 +312,8 @@ function M.connect(opts)
     if not p or p:closed() then p = M.pool(opts) end
     local conn, err, msg, errno, state = p:get()
     if not conn then return nil, err, msg, errno, state end
-    conn._pool, conn._out = p, true
-    return conn
+    conn._pool = p
+    return setmetatable({ _conn = conn }, Handle)
   end
   check_opts(opts)
   return open(opts)

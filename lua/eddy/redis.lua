@@ -409,6 +409,58 @@ local conn_mt = {
 }
 
 -- ======================================================================
+-- Checkouts
+
+-- A pooled connection's holder gets a handle for that checkout, not the
+-- connection itself: the pool hands the same connection to the next task,
+-- so a stale holder's late release, close or command must not reach it.
+-- Once released or closed, a handle is dead: its commands answer nil,
+-- "closed" and its release and close do nothing.
+local handle_methods = {}
+
+local function dead_handle() return nil, "closed" end
+
+local function handle_method(name)
+  local w = handle_methods[name]
+  if w == nil then
+    local m = conn_mt.__index(nil, name)
+    if type(m) ~= "function" then return m end
+    w = function(self, ...)
+      local conn = self._conn
+      if not conn then return dead_handle() end
+      return m(conn, ...)
+    end
+    handle_methods[name] = w
+  end
+  return w
+end
+
+-- release and close end the checkout (once the connection took them: a
+-- release while busy raises and leaves the handle alive).
+local function handle_ender(method)
+  return function(self)
+    local conn = self._conn
+    if not conn then return true end
+    method(conn)
+    self._conn = false
+    return true
+  end
+end
+handle_methods.release = handle_ender(Conn.release)
+handle_methods.close = handle_ender(Conn.close)
+handle_methods.closed = function(self)
+  local conn = self._conn
+  return not conn or conn:closed()
+end
+
+local handle_mt = {
+  __index = function(_, name) return handle_method(name) end,
+  __tostring = function(self)
+    return "eddy.redis.conn (" .. (self:closed() and "closed" or "open") .. ")"
+  end,
+}
+
+-- ======================================================================
 -- Subscriptions
 
 local Sub = {}
@@ -657,7 +709,7 @@ function M.connect(target)
   conn, err = p:get()
   if not conn then return nil, err end
   conn._pool = p
-  return conn
+  return setmetatable({ _conn = conn }, handle_mt)
 end
 
 M.parse_url = parse_url
