@@ -277,9 +277,15 @@ local function open(opts)
   }, Conn)
 end
 
+-- Everything that shapes a connection is in its pool's key (the password
+-- too: a wrong one must not be handed a connection opened with the right
+-- one).
 local function pool_key(opts)
-  return format("mysql:%s@%s:%d/%s", opts.user, opts.host or "127.0.0.1",
-    opts.port or DEFAULTS.port, opts.database or "")
+  return format("mysql:%s:%s@%s:%d/%s charset=%s multi=%s stmts=%s timeouts=%s,%s",
+    opts.user, opts.password or "", opts.host or "127.0.0.1",
+    opts.port or DEFAULTS.port, opts.database or "", tostring(opts.charset),
+    tostring(opts.multi_statements), tostring(opts.statement_cache),
+    tostring(opts.connect_timeout), tostring(opts.timeout))
 end
 
 -- The pool of each options table used so far, so that a connect with the
