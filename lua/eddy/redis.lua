@@ -212,9 +212,13 @@ local function request(self, req)
   return nil, v, detail
 end
 
--- Notes what a stateful command did to the connection.
+-- Notes what a stateful command did to the connection. Inside MULTI a
+-- command is only queued ("QUEUED"): its effect comes with EXEC, if at
+-- all, so the connection is marked as not reusable instead.
 local function track(self, kind, _, ...)
-  if kind == "multi" then
+  if self._multi and kind ~= "end" and kind ~= "multi" then
+    self._dirty = true
+  elseif kind == "multi" then
     self._multi = true
   elseif kind == "end" then
     self._multi, self._watch = false, false
