@@ -222,11 +222,13 @@ function Handle:closed()
 end
 
 -- Ends the checkout: the connection goes back to its pool by the pool's
--- method `how` ("put" or "discard").
+-- method `how` ("put" or "discard"), its timeout as the options set it
+-- (a holder's set_timeout is not the next holder's).
 local function let_go(self, how)
   local conn = self._conn
   if not conn then return end
   self._conn = false
+  conn._timeout = conn._default_timeout
   local p = conn._pool
   p[how](p, conn)
 end
