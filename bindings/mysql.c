@@ -399,7 +399,9 @@ static const char *error_word(myconn_t *c, unsigned err) {
 static int push_failure(lua_State *L, myconn_t *c, MYSQL_STMT *st) {
   unsigned err = 0;
   const char *msg = NULL, *state = "HY000";
-  if (st != NULL && mysql_stmt_errno(st) != 0) {
+  if (c->m.not_run) {
+    /* never ran: the connector's errno is an earlier operation's */
+  } else if (st != NULL && mysql_stmt_errno(st) != 0) {
     err = mysql_stmt_errno(st);
     msg = mysql_stmt_error(st);
     state = mysql_stmt_sqlstate(st);
