@@ -34,7 +34,7 @@ local task = require "eddy.c.task"
 local type, error, tonumber, select, pairs = type, error, tonumber, select, pairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local upper, lower, concat = string.upper, string.lower, table.concat
-local encode, new_reader, now = resp.encode, resp.reader, task.now
+local encode, new_reader, now, check_wait = resp.encode, resp.reader, task.now, task.check_wait
 
 local M = { _VERSION = "0.1.0", null = resp.null }
 
@@ -187,6 +187,9 @@ end
 -- not set.
 local function send(self, req, level, sub)
   check_idle(self, level + 1)
+  -- Raising once the exchange began would leave the connection busy for
+  -- good (a call inside string.gsub's callback, say): know first.
+  check_wait()
   if self._sub and not sub then
     error("redis connection is subscribed: use its subscription", level + 1)
   end
@@ -556,6 +559,7 @@ function Sub:recv(timeout)
   local conn = self._conn
   check_idle(conn, 2)
   if not conn._sock then return nil, "closed" end
+  check_wait()
   conn._busy = true
   local deadline = now() + (timeout or HUGE)
   while true do
