@@ -713,9 +713,9 @@ function M.connect(target)
   if not o then return nil, err end
   if o.pool == nil then return open(o) end
   local p = pool_of(o)
-  local conn
-  conn, err = p:get()
-  if not conn then return nil, err end
+  local conn, detail
+  conn, err, detail = p:get()
+  if not conn then return nil, err, detail end
   conn._pool = p
   return setmetatable({ _conn = conn }, handle_mt)
 end
