@@ -8,7 +8,8 @@
 --                                connect_timeout, timeout, max_reply, pool})
 --   v, err = conn:call("SET", "k", "v")   conn:get("k")   conn:hgetall("h")
 --
--- Replies: a string, a number, a table for an array (its nils are
+-- Replies: a string, a number (an integer past +-2^53 as its decimal
+-- string: a double would lose digits), a table for an array (its nils are
 -- redis.null, its error replies error objects: redis.is_error(x), x.err);
 -- a nil reply is nil. An error reply is nil, Redis's message ("ERR ...",
 -- "WRONGTYPE ..."); a failure of the connection is nil and one of
