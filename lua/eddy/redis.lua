@@ -108,6 +108,10 @@ local function check_opts(o)
       error("bad option '" .. k .. "' (number >= 0 expected)", 4)
     end
   end
+  -- The reader's own floor, checked here: before anything connects.
+  if o.max_reply ~= nil and o.max_reply < 64 then
+    error("bad option 'max_reply' (number >= 64 expected)", 4)
+  end
 end
 
 -- ======================================================================

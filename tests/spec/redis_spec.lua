@@ -124,6 +124,15 @@ describe("eddy.redis", function()
       end)
     end)
 
+    it("raises for a max_reply under 64 before connecting", function()
+      h.run(function()
+        -- Nothing listens on port 1: a check after the connect would
+        -- answer refused instead.
+        assert.has_error(function() redis.connect({ host = "127.0.0.1", port = 1, max_reply = 10 }) end,
+          "bad option 'max_reply' (number >= 64 expected)")
+      end)
+    end)
+
     it("refuses a reply over max_reply with \"too large\" and closes", function()
       h.run(function()
         local c = connect({ url = URL, max_reply = 1000 })
