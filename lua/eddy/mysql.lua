@@ -136,10 +136,16 @@ function Conn:rollback() return ok_or_fail(c_query(self._h, "ROLLBACK", self._ti
 -- commits when fn returns a true first value and answers fn's results (or
 -- nil, err when the commit fails); it rolls back when fn returns nil or
 -- false (and answers what fn returned) or raises (and raises it again).
-function Conn:transaction(fn, ...)
+-- Inside an open transaction it raises: MySQL does not nest them, and a
+-- START TRANSACTION would commit the open one.
+-- (holder: what fn gets, the pooled checkout's handle or the connection)
+local function transaction(self, holder, fn, ...)
+  if c.in_transaction(self._h) then
+    error("transaction inside an open transaction (MySQL does not nest them)", 2)
+  end
   local ok, err, msg, errno, state = self:begin()
   if not ok then return nil, err, msg, errno, state end
-  local res = { pcall(fn, self, ...) }
+  local res = { pcall(fn, holder, ...) }
   if not res[1] then
     self:rollback()
     error(res[2], 0)
@@ -152,6 +158,8 @@ function Conn:transaction(fn, ...)
   if not ok then return nil, err, msg, errno, state end
   return unpack(res, 2, table.maxn(res))
 end
+
+function Conn:transaction(fn, ...) return transaction(self, self, fn, ...) end
 
 function Conn:ping() return c.ping(self._h, self._timeout) end
 
@@ -214,6 +222,12 @@ for name, m in pairs(Conn) do
       return m(conn, ...)
     end
   end
+end
+
+function Handle:transaction(fn, ...)
+  local conn = self._conn
+  if not conn then return nil, "closed" end
+  return transaction(conn, self, fn, ...)
 end
 
 function Handle:closed()
