@@ -5,8 +5,8 @@
 --
 -- connect{host, port, user, password, database, charset = "utf8mb4",
 --         connect_timeout = 10, timeout = 30, statement_cache = 64,
---         multi_statements = true, pool = {max_open, max_idle,
---         idle_timeout, wait_timeout}}
+--         multi_statements = true, max_result, pool = {max_open,
+--         max_idle, idle_timeout, wait_timeout}}
 --   -> conn | nil, err, message, errno, sqlstate
 -- Host names are resolved by eddy first (the connector's lookup blocks).
 -- With `pool`, the connection comes from the thread's shared pool for that
@@ -28,7 +28,8 @@
 -- err is short and stable: "query error" (the server refused the query;
 -- message and errno say why), "auth failure", "refused", "dns failure",
 -- "closed" (the connection was lost or killed), "timeout", "cancelled",
--- "io error". An operation that times out or is cancelled closes its
+-- "io error", "too large" (a result had more rows than max_result: it was
+-- dropped before any Lua table was built; the connection stays usable). An operation that times out or is cancelled closes its
 -- connection: the connector cannot stop one midway.
 local c = require "eddy.c.mysql"
 local dns = require "eddy.dns"
@@ -65,12 +66,20 @@ end
 -- nil, err, ...), then the others, read because the connection must be
 -- clear for the next query: kept in list if given (query_all), else
 -- dropped (query).
+-- A result past max_result comes as false (dropped before any table was
+-- built): the answer is then nil, "too large", once the rest are read.
 local function results(self, id, list, res, more, ...)
   if res == nil then return nil, more, ... end
   if list then list[1] = res end
   if more then
     local ok, err, msg, errno, state = drain(self._h, id, self._timeout, list)
     if not ok then return nil, err, msg, errno, state end
+  end
+  if res == false then return nil, "too large" end
+  if list then
+    for i = 2, #list do
+      if list[i] == false then return nil, "too large" end
+    end
   end
   return list or res
 end
@@ -250,7 +259,7 @@ end
 function Handle:close() return let_go(self, "discard") end
 function Handle:release() return let_go(self, "put") end
 
-local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port" }
+local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port", "max_result" }
 
 local function check_opts(opts)
   if type(opts) ~= "table" then
@@ -278,7 +287,7 @@ local function open(opts)
   local ok, cerr, msg, errno, state = c.connect(h, {
     ip = ip, port = opts.port or DEFAULTS.port, user = opts.user,
     password = opts.password, database = opts.database, charset = opts.charset,
-    multi_statements = opts.multi_statements,
+    multi_statements = opts.multi_statements, max_result = opts.max_result,
   }, connect_timeout)
   if not ok then
     c.close(h)
@@ -297,11 +306,11 @@ end
 -- too: a wrong one must not be handed a connection opened with the right
 -- one).
 local function pool_key(opts)
-  return format("mysql:%s:%s@%s:%d/%s charset=%s multi=%s stmts=%s timeouts=%s,%s",
+  return format("mysql:%s:%s@%s:%d/%s charset=%s multi=%s stmts=%s timeouts=%s,%s max=%s",
     opts.user, opts.password or "", opts.host or "127.0.0.1",
     opts.port or DEFAULTS.port, opts.database or "", tostring(opts.charset),
     tostring(opts.multi_statements), tostring(opts.statement_cache),
-    tostring(opts.connect_timeout), tostring(opts.timeout))
+    tostring(opts.connect_timeout), tostring(opts.timeout), tostring(opts.max_result))
 end
 
 -- The pool of each options table used so far, so that a connect with the
