@@ -33,6 +33,7 @@ typedef struct myconn_s {
   eddy__mysql_target_t target;
   char *strings;        /* the target's strings while connecting */
   int connected;        /* connect was called */
+  double max_rows;      /* rows a result may have (max_result; 0: any) */
   int lua_held;
   int handle_closed;
 } myconn_t;
@@ -399,7 +400,9 @@ static const char *error_word(myconn_t *c, unsigned err) {
 static int push_failure(lua_State *L, myconn_t *c, MYSQL_STMT *st) {
   unsigned err = 0;
   const char *msg = NULL, *state = "HY000";
-  if (st != NULL && mysql_stmt_errno(st) != 0) {
+  if (c->m.not_run) {
+    /* never ran: the connector's errno is an earlier operation's */
+  } else if (st != NULL && mysql_stmt_errno(st) != 0) {
     err = mysql_stmt_errno(st);
     msg = mysql_stmt_error(st);
     state = mysql_stmt_sqlstate(st);
@@ -418,19 +421,33 @@ static int push_failure(lua_State *L, myconn_t *c, MYSQL_STMT *st) {
 }
 
 /* A query's or execution's result, and whether another follows. */
+/* Whether a result of nrows is past the connection's max_result: then it
+   is dropped before any Lua table is built, and answered as false. */
+static int too_large(myconn_t *c, my_ulonglong nrows) {
+  return c->max_rows > 0 && (double)nrows > c->max_rows;
+}
+
 static int push_result(lua_State *L, myconn_t *c) {
   MYSQL *my = c->m.my;
   if (c->stmt != NULL) {
     MYSQL_STMT *st = c->stmt;
-    if (mysql_stmt_field_count(st) > 0)
-      push_stmt_rows(L, st);
-    else
+    if (mysql_stmt_field_count(st) > 0) {
+      if (too_large(c, mysql_stmt_num_rows(st))) {
+        mysql_stmt_free_result(st);
+        lua_pushboolean(L, 0);
+      } else {
+        push_stmt_rows(L, st);
+      }
+    } else
       push_status(L, mysql_stmt_affected_rows(st), mysql_stmt_insert_id(st),
                   mysql_warning_count(my));
   } else if (c->m.res != NULL) {
     MYSQL_RES *res = c->m.res;
     c->m.res = NULL;
-    push_text_rows(L, res);
+    if (too_large(c, mysql_num_rows(res)))
+      lua_pushboolean(L, 0);
+    else
+      push_text_rows(L, res);
     mysql_free_result(res);
   } else {
     push_status(L, mysql_affected_rows(my), mysql_insert_id(my),
@@ -632,7 +649,7 @@ static int copy_target(lua_State *L, myconn_t *c) {
 }
 
 /* connect(conn, {ip, port, user, password, database, charset,
-   multi_statements}, timeout) -> true | nil, err, msg, errno, sqlstate */
+   multi_statements, max_result}, timeout) -> true | nil, err, msg, errno, sqlstate */
 static int conn_connect(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   op_t op;
@@ -645,6 +662,7 @@ static int conn_connect(lua_State *L) {
   if (copy_target(L, c) != 0)
     return eddyL_error(L, EDDY_ENOMEM);
   c->target.port = (unsigned)eddyL_optfield_number(L, 2, "port", 3306);
+  c->max_rows = eddyL_optfield_number(L, 2, "max_result", 0);
   c->target.flags = CLIENT_MULTI_RESULTS;
   if (eddyL_optfield_boolean(L, 2, "multi_statements", 1))
     c->target.flags |= CLIENT_MULTI_STATEMENTS;

@@ -5,7 +5,8 @@
  * parses); encode frames a command's arguments as one RESP string.
  *
  * Replies in Lua: a bulk or simple string is a string, an integer a
- * number, an array a table; a nil is nil at the top and resp.null (the
+ * number (past +-2^53, where a double skips integers, its decimal
+ * string), an array a table; a nil is nil at the top and resp.null (the
  * light userdata NULL, as cjson.null) inside an array, so arrays keep
  * their length; an error reply is false, message at the top and an error
  * object ({err = message} with resp.error_mt) inside an array.
@@ -29,6 +30,18 @@ static const char error_mt_key = 'e';
 
 static void push_value(lua_State *L, const eddy__resp_value_t *v, int top);
 
+#define EXACT 9007199254740992LL /* 2^53: past it a double skips integers */
+
+static void push_integer(lua_State *L, long long v) {
+  if (v >= -EXACT && v <= EXACT) {
+    lua_pushnumber(L, (lua_Number)v);
+  } else {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    lua_pushstring(L, buf);
+  }
+}
+
 static void push_array(lua_State *L, const eddy__resp_value_t *v) {
   luaL_checkstack(L, 4, "nested reply");
   lua_createtable(L, v->len > INT32_MAX ? 0 : (int)v->len, 0);
@@ -47,7 +60,7 @@ static void push_value(lua_State *L, const eddy__resp_value_t *v, int top) {
     lua_pushlstring(L, v->str, v->len);
     break;
   case EDDY__RESP_INTEGER:
-    lua_pushnumber(L, (lua_Number)v->integer);
+    push_integer(L, v->integer);
     break;
   case EDDY__RESP_NIL:
     if (top)

@@ -303,6 +303,14 @@ static int task_coroutine_running(lua_State *L) {
   return 2;
 }
 
+/* check_wait(): raises unless the caller may wait here (inside a task,
+   not across a C call), for a module that must know before it starts an
+   exchange it could not leave midway. */
+static int task_check_wait(lua_State *L) {
+  eddy__task_check_wait(&eddyL_runtime(L)->sched, L);
+  return 0;
+}
+
 /* coroutine.isyieldable: a task's own coroutine may not yield. */
 static int task_coroutine_isyieldable(lua_State *L) {
   eddy__task_t *t = eddyL_runtime(L)->sched.current;
@@ -458,6 +466,7 @@ static const luaL_Reg task_funcs[] = {
     {"suspend", task_suspend},
     {"wake", task_wake},
     {"wait_token", task_wait_token},
+    {"check_wait", task_check_wait},
     {"coroutine_yield", task_coroutine_yield},
     {"coroutine_running", task_coroutine_running},
     {"coroutine_isyieldable", task_coroutine_isyieldable},

@@ -296,9 +296,11 @@ static void on_timer(eddy__timer_t *timer, uint64_t due) {
 /* Starts phase; 1 if it waits, 0 if it ended at once. */
 static int begin(eddy__mysql_t *m, int phase) {
   m->failed = 0;
+  m->not_run = 0;
   m->res = NULL;
   if (m->broken || m->closed) {
     /* The connector would try the dead socket: answer as it would. */
+    m->not_run = 1;
     m->phase = phase;
     m->started = 1;
     finish(m, 1);

@@ -61,6 +61,8 @@ struct eddy__mysql_s {
   /* results */
   int failed;         /* the operation failed: see mysql_errno or the
                          statement's */
+  int not_run;        /* it failed without running (the connection was
+                         lost before): mysql_errno is an earlier one's */
   MYSQL_RES *res;     /* query, next: the result set, the owner's to free
                          (NULL for a statement without one) */
   int iret;           /* what the last call returned, by kind */

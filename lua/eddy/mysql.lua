@@ -5,8 +5,8 @@
 --
 -- connect{host, port, user, password, database, charset = "utf8mb4",
 --         connect_timeout = 10, timeout = 30, statement_cache = 64,
---         multi_statements = true, pool = {max_open, max_idle,
---         idle_timeout, wait_timeout}}
+--         multi_statements = true, max_result, pool = {max_open,
+--         max_idle, idle_timeout, wait_timeout}}
 --   -> conn | nil, err, message, errno, sqlstate
 -- Host names are resolved by eddy first (the connector's lookup blocks).
 -- With `pool`, the connection comes from the thread's shared pool for that
@@ -28,7 +28,8 @@
 -- err is short and stable: "query error" (the server refused the query;
 -- message and errno say why), "auth failure", "refused", "dns failure",
 -- "closed" (the connection was lost or killed), "timeout", "cancelled",
--- "io error". An operation that times out or is cancelled closes its
+-- "io error", "too large" (a result had more rows than max_result: it was
+-- dropped before any Lua table was built; the connection stays usable). An operation that times out or is cancelled closes its
 -- connection: the connector cannot stop one midway.
 local c = require "eddy.c.mysql"
 local dns = require "eddy.dns"
@@ -65,12 +66,20 @@ end
 -- nil, err, ...), then the others, read because the connection must be
 -- clear for the next query: kept in list if given (query_all), else
 -- dropped (query).
+-- A result past max_result comes as false (dropped before any table was
+-- built): the answer is then nil, "too large", once the rest are read.
 local function results(self, id, list, res, more, ...)
   if res == nil then return nil, more, ... end
   if list then list[1] = res end
   if more then
     local ok, err, msg, errno, state = drain(self._h, id, self._timeout, list)
     if not ok then return nil, err, msg, errno, state end
+  end
+  if res == false then return nil, "too large" end
+  if list then
+    for i = 2, #list do
+      if list[i] == false then return nil, "too large" end
+    end
   end
   return list or res
 end
@@ -136,10 +145,16 @@ function Conn:rollback() return ok_or_fail(c_query(self._h, "ROLLBACK", self._ti
 -- commits when fn returns a true first value and answers fn's results (or
 -- nil, err when the commit fails); it rolls back when fn returns nil or
 -- false (and answers what fn returned) or raises (and raises it again).
-function Conn:transaction(fn, ...)
+-- Inside an open transaction it raises: MySQL does not nest them, and a
+-- START TRANSACTION would commit the open one.
+-- (holder: what fn gets, the pooled checkout's handle or the connection)
+local function transaction(self, holder, fn, ...)
+  if c.in_transaction(self._h) then
+    error("transaction inside an open transaction (MySQL does not nest them)", 2)
+  end
   local ok, err, msg, errno, state = self:begin()
   if not ok then return nil, err, msg, errno, state end
-  local res = { pcall(fn, self, ...) }
+  local res = { pcall(fn, holder, ...) }
   if not res[1] then
     self:rollback()
     error(res[2], 0)
@@ -152,6 +167,8 @@ function Conn:transaction(fn, ...)
   if not ok then return nil, err, msg, errno, state end
   return unpack(res, 2, table.maxn(res))
 end
+
+function Conn:transaction(fn, ...) return transaction(self, self, fn, ...) end
 
 function Conn:ping() return c.ping(self._h, self._timeout) end
 
@@ -191,27 +208,58 @@ local function reusable(self)
   return c.reusable(self._h)
 end
 
--- Lets go of the connection: back to its pool by the pool's method `how`
--- ("put" or "discard"), or closed when it has no pool. Once a pooled
--- connection was given back, its old holder's close or release does
--- nothing: the pool has it now.
-local function let_go(self, how)
-  local p = self._pool
-  if not p then return c.close(self._h) end
-  if self._out then
-    self._out = false
-    p[how](p, self)
-  end
-end
-
 -- conn:close(): closes it for good (a pooled one leaves its pool).
-function Conn:close() return let_go(self, "discard") end
+function Conn:close() return c.close(self._h) end
 
 -- conn:release(): a pooled connection goes back to its pool (closed
 -- instead when it is broken or inside a transaction); another is closed.
-function Conn:release() return let_go(self, "put") end
+function Conn:release() return c.close(self._h) end
 
-local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port" }
+-- A pooled connection's holder gets a handle for that checkout, not the
+-- connection itself: the pool hands the same connection to the next task,
+-- so a stale holder's late release, close or query must not reach it.
+-- Once released or closed, a handle is dead: its methods answer nil,
+-- "closed" (closed() answers true) and release and close do nothing.
+local Handle = {}
+Handle.__index = Handle
+
+for name, m in pairs(Conn) do
+  if name ~= "__index" then
+    Handle[name] = function(self, ...)
+      local conn = self._conn
+      if not conn then return nil, "closed" end
+      return m(conn, ...)
+    end
+  end
+end
+
+function Handle:transaction(fn, ...)
+  local conn = self._conn
+  if not conn then return nil, "closed" end
+  return transaction(conn, self, fn, ...)
+end
+
+function Handle:closed()
+  local conn = self._conn
+  return not conn or c.closed(conn._h)
+end
+
+-- Ends the checkout: the connection goes back to its pool by the pool's
+-- method `how` ("put" or "discard"), its timeout as the options set it
+-- (a holder's set_timeout is not the next holder's).
+local function let_go(self, how)
+  local conn = self._conn
+  if not conn then return end
+  self._conn = false
+  conn._timeout = conn._default_timeout
+  local p = conn._pool
+  p[how](p, conn)
+end
+
+function Handle:close() return let_go(self, "discard") end
+function Handle:release() return let_go(self, "put") end
+
+local NUMBER_OPTS = { "connect_timeout", "timeout", "statement_cache", "port", "max_result" }
 
 local function check_opts(opts)
   if type(opts) ~= "table" then
@@ -239,7 +287,7 @@ local function open(opts)
   local ok, cerr, msg, errno, state = c.connect(h, {
     ip = ip, port = opts.port or DEFAULTS.port, user = opts.user,
     password = opts.password, database = opts.database, charset = opts.charset,
-    multi_statements = opts.multi_statements,
+    multi_statements = opts.multi_statements, max_result = opts.max_result,
   }, connect_timeout)
   if not ok then
     c.close(h)
@@ -248,14 +296,21 @@ local function open(opts)
   return setmetatable({
     _h = h,
     _timeout = opts.timeout or DEFAULTS.timeout,
+    _default_timeout = opts.timeout or DEFAULTS.timeout,
     _stmts = {}, _nstmts = 0, _tick = 0,
     _max_stmts = math.max(1, opts.statement_cache or DEFAULTS.statement_cache),
   }, Conn)
 end
 
+-- Everything that shapes a connection is in its pool's key (the password
+-- too: a wrong one must not be handed a connection opened with the right
+-- one).
 local function pool_key(opts)
-  return format("mysql:%s@%s:%d/%s", opts.user, opts.host or "127.0.0.1",
-    opts.port or DEFAULTS.port, opts.database or "")
+  return format("mysql:%s:%s@%s:%d/%s charset=%s multi=%s stmts=%s timeouts=%s,%s max=%s",
+    opts.user, opts.password or "", opts.host or "127.0.0.1",
+    opts.port or DEFAULTS.port, opts.database or "", tostring(opts.charset),
+    tostring(opts.multi_statements), tostring(opts.statement_cache),
+    tostring(opts.connect_timeout), tostring(opts.timeout), tostring(opts.max_result))
 end
 
 -- The pool of each options table used so far, so that a connect with the
@@ -288,8 +343,8 @@ function M.connect(opts)
     if not p or p:closed() then p = M.pool(opts) end
     local conn, err, msg, errno, state = p:get()
     if not conn then return nil, err, msg, errno, state end
-    conn._pool, conn._out = p, true
-    return conn
+    conn._pool = p
+    return setmetatable({ _conn = conn }, Handle)
   end
   check_opts(opts)
   return open(opts)

@@ -131,9 +131,9 @@ local function pass_conn(p, conn)
   return false
 end
 
--- Opens a connection in a slot already counted in _open.
-local function open_in_slot(p)
-  local ok, conn, err = pcall(p._open_fn)
+-- What open_in_slot answers for open's answer: the connection, or nil and
+-- every value open gave after its nil (a driver's message, errno...).
+local function opened(p, ok, conn, err, ...)
   if ok and conn then
     p._counts.created = p._counts.created + 1
     p._in_use[conn] = true
@@ -143,7 +143,12 @@ local function open_in_slot(p)
   p._counts.open_errors = p._counts.open_errors + 1
   pass_slot(p)
   if not ok then return nil, tostring(conn) end
-  return nil, err or "open failed"
+  return nil, err or "open failed", ...
+end
+
+-- Opens a connection in a slot already counted in _open.
+local function open_in_slot(p)
+  return opened(p, pcall(p._open_fn))
 end
 
 -- The newest idle connection that passes its check, or nil.
@@ -175,7 +180,8 @@ local function remove_waiter(q, w)
 end
 
 -- pool:get([timeout]) → conn, or nil and "timeout" (none came free in
--- time), "closed" (the pool is closed), "cancelled", or open's error.
+-- time), "closed" (the pool is closed), "cancelled", or open's error
+-- with every value open gave after it.
 function Pool:get(timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     error("bad timeout: expected seconds >= 0, got " .. tostring(timeout), 2)

@@ -8,7 +8,8 @@
 --                                connect_timeout, timeout, max_reply, pool})
 --   v, err = conn:call("SET", "k", "v")   conn:get("k")   conn:hgetall("h")
 --
--- Replies: a string, a number, a table for an array (its nils are
+-- Replies: a string, a number (an integer past +-2^53 as its decimal
+-- string: a double would lose digits), a table for an array (its nils are
 -- redis.null, its error replies error objects: redis.is_error(x), x.err);
 -- a nil reply is nil. An error reply is nil, Redis's message ("ERR ...",
 -- "WRONGTYPE ..."); a failure of the connection is nil and one of
@@ -34,7 +35,7 @@ local task = require "eddy.c.task"
 local type, error, tonumber, select, pairs = type, error, tonumber, select, pairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local upper, lower, concat = string.upper, string.lower, table.concat
-local encode, new_reader, now = resp.encode, resp.reader, task.now
+local encode, new_reader, now, check_wait = resp.encode, resp.reader, task.now, task.check_wait
 
 local M = { _VERSION = "0.1.0", null = resp.null }
 
@@ -106,6 +107,10 @@ local function check_opts(o)
     if o[k] ~= nil and (type(o[k]) ~= "number" or o[k] < 0) then
       error("bad option '" .. k .. "' (number >= 0 expected)", 4)
     end
+  end
+  -- The reader's own floor, checked here: before anything connects.
+  if o.max_reply ~= nil and o.max_reply < 64 then
+    error("bad option 'max_reply' (number >= 64 expected)", 4)
   end
 end
 
@@ -187,6 +192,9 @@ end
 -- not set.
 local function send(self, req, level, sub)
   check_idle(self, level + 1)
+  -- Raising once the exchange began would leave the connection busy for
+  -- good (a call inside string.gsub's callback, say): know first.
+  check_wait()
   if self._sub and not sub then
     error("redis connection is subscribed: use its subscription", level + 1)
   end
@@ -212,9 +220,13 @@ local function request(self, req)
   return nil, v, detail
 end
 
--- Notes what a stateful command did to the connection.
+-- Notes what a stateful command did to the connection. Inside MULTI a
+-- command is only queued ("QUEUED"): its effect comes with EXEC, if at
+-- all, so the connection is marked as not reusable instead.
 local function track(self, kind, _, ...)
-  if kind == "multi" then
+  if self._multi and kind ~= "end" and kind ~= "multi" then
+    self._dirty = true
+  elseif kind == "multi" then
     self._multi = true
   elseif kind == "end" then
     self._multi, self._watch = false, false
@@ -409,6 +421,58 @@ local conn_mt = {
 }
 
 -- ======================================================================
+-- Checkouts
+
+-- A pooled connection's holder gets a handle for that checkout, not the
+-- connection itself: the pool hands the same connection to the next task,
+-- so a stale holder's late release, close or command must not reach it.
+-- Once released or closed, a handle is dead: its commands answer nil,
+-- "closed" and its release and close do nothing.
+local handle_methods = {}
+
+local function dead_handle() return nil, "closed" end
+
+local function handle_method(name)
+  local w = handle_methods[name]
+  if w == nil then
+    local m = conn_mt.__index(nil, name)
+    if type(m) ~= "function" then return m end
+    w = function(self, ...)
+      local conn = self._conn
+      if not conn then return dead_handle() end
+      return m(conn, ...)
+    end
+    handle_methods[name] = w
+  end
+  return w
+end
+
+-- release and close end the checkout (once the connection took them: a
+-- release while busy raises and leaves the handle alive).
+local function handle_ender(method)
+  return function(self)
+    local conn = self._conn
+    if not conn then return true end
+    method(conn)
+    self._conn = false
+    return true
+  end
+end
+handle_methods.release = handle_ender(Conn.release)
+handle_methods.close = handle_ender(Conn.close)
+handle_methods.closed = function(self)
+  local conn = self._conn
+  return not conn or conn:closed()
+end
+
+local handle_mt = {
+  __index = function(_, name) return handle_method(name) end,
+  __tostring = function(self)
+    return "eddy.redis.conn (" .. (self:closed() and "closed" or "open") .. ")"
+  end,
+}
+
+-- ======================================================================
 -- Subscriptions
 
 local Sub = {}
@@ -500,6 +564,7 @@ function Sub:recv(timeout)
   local conn = self._conn
   check_idle(conn, 2)
   if not conn._sock then return nil, "closed" end
+  check_wait()
   conn._busy = true
   local deadline = now() + (timeout or HUGE)
   while true do
@@ -653,11 +718,11 @@ function M.connect(target)
   if not o then return nil, err end
   if o.pool == nil then return open(o) end
   local p = pool_of(o)
-  local conn
-  conn, err = p:get()
-  if not conn then return nil, err end
+  local conn, detail
+  conn, err, detail = p:get()
+  if not conn then return nil, err, detail end
   conn._pool = p
-  return conn
+  return setmetatable({ _conn = conn }, handle_mt)
 end
 
 M.parse_url = parse_url

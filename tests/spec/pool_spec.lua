@@ -46,6 +46,31 @@ local function tcp_pool(srv, opts)
 end
 
 describe("eddy.pool", function()
+  it("passes along every value a failed open gave, from get too", function()
+    local r = h.run(function()
+      local srv = echo_server()
+      local port = srv.port
+      srv.close() -- nothing listens there now: refused
+      local p = pool.new({
+        name = "refused",
+        open = function()
+          local c, err = eddy.tcp.connect("127.0.0.1", port)
+          if c then return c end
+          return nil, err, "no echo server on " .. port, 111
+        end,
+      })
+      local r = { p:get() }
+      r.n = select("#", p:get())
+      p:close()
+      return r
+    end)
+    assert.equal(4, r.n)
+    assert.is_nil(r[1])
+    assert.equal("refused", r[2])
+    assert.matches("no echo server", r[3])
+    assert.equal(111, r[4])
+  end)
+
   it("hands a put-back connection to the next get", function()
     local same, st = h.run(function()
       local srv = echo_server()
