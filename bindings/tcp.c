@@ -644,7 +644,10 @@ static const eddy__wait_ops_t handshake_ops = {"tls handshake",
    connection a TLS client's; waits for the handshake. opts: server_name
    (SNI and the certificate's name), verify (default true), ca, cert, key,
    alpn, min_version, max_version, ciphers, ciphersuites, timeout. On
-   failure the connection is closed. */
+   failure the connection is closed. Bytes read but not yet taken before
+   the upgrade are a failure ("tls failure", reason "plaintext ..."): they
+   came in the clear, and must not pass for the TLS stream's (an attacker
+   could prefix the server's answers). */
 static int conn_starttls(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   conn_t *c = check_conn(L);
@@ -657,6 +660,11 @@ static int conn_starttls(lua_State *L) {
     return luaL_error(L, "the connection speaks TLS already");
   if (conn_is_closed(c))
     return eddyL_error(L, EDDY_ECLOSED);
+  if (eddy__rbuf_len(&c->stream.rbuf) > 0) {
+    conn_close(c);
+    return eddyL_tls_fail(L, EDDY_ETLS,
+                          "plaintext received before the TLS handshake");
+  }
   const char *name = NULL;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "server_name");

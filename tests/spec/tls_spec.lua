@@ -427,6 +427,28 @@ http {
     assert.same({ nil, "timeout" }, got.connect_timeout)
   end)
 
+  it("starttls refuses plaintext that came before the upgrade (injection)", function()
+    local got = h.run(function()
+      local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+        conn:write("220 ready\r\nINJECTED\r\n") -- one write: one read
+        conn:read_some()
+      end))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", srv:port()))
+      local banner = conn:read_line({ timeout = 5 })
+      local r = { conn:starttls({ ca = D .. "/ca.pem", server_name = "localhost", timeout = 5 }) }
+      r.closed = conn:closed()
+      r.banner = banner
+      conn:close()
+      srv:close()
+      return r
+    end)
+    assert.equal("220 ready", got.banner)
+    assert.equal("tls failure", got[2])
+    assert.matches("plaintext", got[3])
+    assert.is_nil(got[1])
+    assert.is_true(got.closed)
+  end)
+
   it("asks clients for certificates (verify on a server); a server that speaks first waits for the handshake", function()
     local got = h.run(function()
       local peers = {}
