@@ -4,6 +4,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -410,10 +411,11 @@ int eddy__stream_sendfile(eddy__stream_t *s, eddy__sendfile_t *op, int filefd,
     return rc;
   /* The socket is full: wait until it takes more. libuv watches the
      socket's own descriptor for the stream, and epoll takes one watcher
-     per descriptor, so the wait is on a duplicate of it. */
+     per descriptor, so the wait is on a duplicate of it (close-on-exec,
+     or a child spawned meanwhile would keep the client's socket). */
   uv_os_fd_t sock;
   uv_fileno((uv_handle_t *)&s->tcp, &sock);
-  op->dupfd = dup(sock);
+  op->dupfd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
   if (op->dupfd < 0)
     return eddy__error_from_uv(-errno);
   if (uv_poll_init_socket(&s->rt->loop, &op->poll, op->dupfd) != 0) {
