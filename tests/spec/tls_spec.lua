@@ -427,6 +427,26 @@ http {
     assert.same({ nil, "timeout" }, got.connect_timeout)
   end)
 
+  it("takes a negative or infinite handshake_timeout as no limit", function()
+    local got = h.run(function()
+      local r = {}
+      for _, limit in ipairs({ -1, math.huge, 0 }) do
+        local srv, port = echo_server(server_tls(D, { handshake_timeout = limit }))
+        local conn, err = eddy.tcp.connect("localhost", port, { tls = { ca = D .. "/ca.pem" } })
+        if conn then
+          conn:write("hi\n")
+          r[#r + 1] = conn:read_line({ timeout = 5 })
+          conn:close()
+        else
+          r[#r + 1] = err
+        end
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ "echo hi", "echo hi", "echo hi" }, got)
+  end)
+
   it("starttls refuses plaintext that came before the upgrade (injection)", function()
     local got = h.run(function()
       local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
