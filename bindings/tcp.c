@@ -643,7 +643,8 @@ static const eddy__wait_ops_t handshake_ops = {"tls handshake",
 /* conn:starttls([opts]) -> true, or nil, err[, reason]: makes the
    connection a TLS client's; waits for the handshake. opts: server_name
    (SNI and the certificate's name), verify (default true), ca, cert, key,
-   alpn, min_version, max_version, ciphers, ciphersuites, timeout. On
+   alpn, min_version, max_version, ciphers, ciphersuites, timeout (default:
+   the connection's, else 10 s: a silent peer must not hold it forever). On
    failure the connection is closed. Bytes read but not yet taken before
    the upgrade are a failure ("tls failure", reason "plaintext ..."): they
    came in the clear, and must not pass for the TLS stream's (an attacker
@@ -654,6 +655,8 @@ static int conn_starttls(lua_State *L) {
   char reason[EDDY__TLS_REASON];
   char key[160];
   int64_t ms = eddyL_opttimeout(L, 2, c->opts.timeout_ms);
+  if (ms < 0)
+    ms = eddy__timeout_ms(EDDYL_TLS_HANDSHAKE_S);
   if (eddy__waiter_is_current(c->reader))
     return luaL_error(L, "another task is reading this connection");
   if (c->stream.tls != NULL)

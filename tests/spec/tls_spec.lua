@@ -427,6 +427,17 @@ http {
     assert.same({ nil, "timeout" }, got.connect_timeout)
   end)
 
+  it("starttls without any timeout still gives up on a silent server (10 s default)", function()
+    local got = h.run(function()
+      local silent = assert(eddy.tcp.listen("127.0.0.1", 0))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", silent:port()))
+      local r = { conn:starttls({ ca = D .. "/ca.pem", server_name = "localhost" }) }
+      silent:close()
+      return r
+    end)
+    assert.same({ nil, "timeout" }, got)
+  end)
+
   it("takes a negative or infinite handshake_timeout as no limit", function()
     local got = h.run(function()
       local r = {}
