@@ -642,7 +642,9 @@ static const eddy__wait_ops_t handshake_ops = {"tls handshake",
 
 /* conn:starttls([opts]) -> true, or nil, err[, reason]: makes the
    connection a TLS client's; waits for the handshake. opts: server_name
-   (SNI and the certificate's name), verify (default true), ca, cert, key,
+   (SNI and the certificate's name; when verifying without one, the
+   certificate must name the peer's IP address), verify (default true),
+   ca, cert, key,
    alpn, min_version, max_version, ciphers, ciphersuites, timeout (default:
    the connection's, else 10 s: a silent peer must not hold it forever). On
    failure the connection is closed. Bytes read but not yet taken before
@@ -683,6 +685,11 @@ static int conn_starttls(lua_State *L) {
   char ip[EDDY__ADDR_TEXT] = "";
   if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0)
     eddy__addr_name((struct sockaddr *)&ss, ip, &port);
+  /* Verifying with no name would accept any certificate of the CA: the
+     peer's address is the identity then (and the session key says so). */
+  if ((name == NULL || name[0] == '\0') &&
+      eddyL_optfield_boolean(L, 2, "verify", 1))
+    name = ip;
   snprintf(key, sizeof key, "%s:%d", name ? name : ip, port);
   eddy__task_t *t = eddyL_begin_wait(L, rt, &handshake_ops);
   if (t == NULL)

@@ -438,6 +438,23 @@ http {
     assert.same({ nil, "timeout" }, got)
   end)
 
+  it("starttls verifying without a server_name checks the peer's IP address", function()
+    local got = h.run(function()
+      local r = {}
+      for _, name in ipairs({ "a.test", "localhost" }) do -- localhost's names 127.0.0.1
+        local srv, port = echo_server({ cert = D .. "/" .. name .. ".pem", key = D .. "/" .. name .. ".key" })
+        local conn = assert(eddy.tcp.connect("127.0.0.1", port))
+        local res = { conn:starttls({ ca = D .. "/ca.pem", timeout = 5 }) }
+        r[name] = { res[1], res[2] }
+        conn:close()
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ nil, "tls failure" }, got["a.test"])
+    assert.same({ true }, got.localhost)
+  end)
+
   it("takes a negative or infinite handshake_timeout as no limit", function()
     local got = h.run(function()
       local r = {}
