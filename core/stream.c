@@ -66,6 +66,7 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   int rc = uv_tcp_init(&rt->loop, &s->tcp);
   if (rc != 0)
     return eddy__error_from_uv(rc);
+  s->flags |= EDDY__STREAM_TCP;
   rt->counters.streams_open++;
   eddy__closer_add(rt, &s->closer);
   return 0;
@@ -471,7 +472,8 @@ static void on_closed(uv_handle_t *handle) {
   free(s->cork);
   s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
-  s->rt->counters.streams_open--;
+  if (s->flags & EDDY__STREAM_TCP)
+    s->rt->counters.streams_open--;
   if (s->tls != NULL)
     eddy__tls_free(s);
   if (s->on_layer_close)

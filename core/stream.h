@@ -22,6 +22,7 @@ struct eddy__tls_s;
 #define EDDY__STREAM_CLOSING 0x02 /* close requested */
 #define EDDY__STREAM_CLOSED 0x04  /* the handle's close callback ran */
 #define EDDY__STREAM_CORKED 0x08  /* writes are being held (see _cork) */
+#define EDDY__STREAM_TCP 0x10     /* counted in streams_open (not a pipe) */
 
 /*
  * Owned by its owner (a Lua connection): freed by the owner's on_close,
