@@ -292,9 +292,15 @@ static int write_out(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n,
   return 0;
 }
 
+/* The queue has gone (or the handle is closing): a close that came
+   meanwhile waited for this. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
+  eddy__stream_t *s = req->data;
   (void)status;
   free(req);
+  s->flags &= ~EDDY__STREAM_SHUTDOWN;
+  if (s->flags & EDDY__STREAM_CLOSING)
+    close_now(s);
 }
 
 int eddy__stream_shutdown(eddy__stream_t *s) {
@@ -305,11 +311,13 @@ int eddy__stream_shutdown(eddy__stream_t *s) {
   uv_shutdown_t *req = malloc(sizeof *req);
   if (req == NULL)
     return EDDY_ENOMEM;
+  req->data = s;
   int rc = uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown);
   if (rc != 0) {
     free(req);
     return eddy__error_from_uv(rc);
   }
+  s->flags |= EDDY__STREAM_SHUTDOWN;
   return 0;
 }
 
@@ -498,6 +506,13 @@ static void on_flushed(uv_shutdown_t *req, int status) {
   close_now(s);
 }
 
+/* Waits for a flush in progress, for at most linger_ms. */
+static void linger(eddy__stream_t *s, uint64_t linger_ms) {
+  eddy__timer_start(&s->rt->timers, &s->linger, linger_ms, on_linger_end);
+  /* Still to be closed by a stop, should one come first. */
+  eddy__closer_add(s->rt, &s->closer);
+}
+
 void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   if (s->flags & EDDY__STREAM_CLOSING) {
     if (linger_ms == 0)
@@ -511,6 +526,11 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   s->flags |= EDDY__STREAM_CLOSING;
   eddy__closer_remove(s->rt, &s->closer);
   eddy__stream_read_stop(s);
+  if ((s->flags & EDDY__STREAM_SHUTDOWN) && s->werr == 0 && linger_ms > 0) {
+    /* A second shutdown would fail: the one in flight closes it. */
+    linger(s, linger_ms);
+    return;
+  }
   if (s->wqueued > 0 && s->werr == 0 && linger_ms > 0) {
     /* Let the queued bytes go out first, as close(2) would for bytes in
        the kernel; a peer that never reads gets linger_ms. */
@@ -518,10 +538,7 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
     if (req != NULL) {
       req->data = s;
       if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0) {
-        eddy__timer_start(&s->rt->timers, &s->linger, linger_ms,
-                          on_linger_end);
-        /* Still to be closed by a stop, should one come first. */
-        eddy__closer_add(s->rt, &s->closer);
+        linger(s, linger_ms);
         return;
       }
       free(req);

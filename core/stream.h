@@ -23,6 +23,7 @@ struct eddy__tls_s;
 #define EDDY__STREAM_CLOSED 0x04  /* the handle's close callback ran */
 #define EDDY__STREAM_CORKED 0x08  /* writes are being held (see _cork) */
 #define EDDY__STREAM_TCP 0x10     /* counted in streams_open (not a pipe) */
+#define EDDY__STREAM_SHUTDOWN 0x20 /* a shutdown waits for the queue */
 
 /*
  * Owned by its owner (a Lua connection): freed by the owner's on_close,
