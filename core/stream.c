@@ -120,6 +120,10 @@ static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
     eddy__stream_settle(s); /* EAGAIN: give the block back */
     return;
   }
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    eddy__stream_settle(s); /* read for a handshake a close waits for */
+    return;
+  }
   s->on_read(s);
   eddy__stream_settle(s);
 }
@@ -158,6 +162,10 @@ static void on_write(uv_write_t *req, int status) {
   free(w);
   if (status < 0 && s->werr == 0)
     s->werr = eddy__error_from_uv(status);
+  eddy__stream_check_drain(s);
+}
+
+void eddy__stream_check_drain(eddy__stream_t *s) {
   if (s->flags & EDDY__STREAM_CLOSING)
     return;
   /* The writers woken here run after this pass, not inside it: run at
@@ -306,6 +314,11 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int eddy__stream_shutdown(eddy__stream_t *s) {
   if (s->flags & EDDY__STREAM_CLOSING)
     return EDDY_ECLOSED;
+  if (s->tls != NULL && eddy__tls_handshaking(s)) {
+    /* The handshake still has to write, and held bytes wait for it. */
+    s->flags |= EDDY__STREAM_WANT_SHUTDOWN;
+    return 0;
+  }
   if (s->tls != NULL)
     eddy__tls_close_notify(s);
   uv_shutdown_t *req = malloc(sizeof *req);
@@ -513,6 +526,26 @@ static void linger(eddy__stream_t *s, uint64_t linger_ms) {
   eddy__closer_add(s->rt, &s->closer);
 }
 
+/* Lets the queued bytes go out before the close, as close(2) would for
+   bytes in the kernel. Returns 1 when a flush is in flight (the caller
+   bounds it with the linger timer), 0 when nothing is to wait for. */
+static int flush_first(eddy__stream_t *s) {
+  if (s->werr != 0)
+    return 0;
+  if (s->flags & EDDY__STREAM_SHUTDOWN)
+    return 1; /* a second shutdown would fail: the one in flight closes */
+  if (s->wqueued == 0)
+    return 0;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL)
+    return 0;
+  req->data = s;
+  if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0)
+    return 1;
+  free(req);
+  return 0;
+}
+
 void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   if (s->flags & EDDY__STREAM_CLOSING) {
     if (linger_ms == 0)
@@ -521,28 +554,37 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   }
   if (s->flags & EDDY__STREAM_CORKED)
     eddy__stream_uncork(s);
-  if (s->tls != NULL)
-    eddy__tls_close_notify(s);
   s->flags |= EDDY__STREAM_CLOSING;
   eddy__closer_remove(s->rt, &s->closer);
-  eddy__stream_read_stop(s);
-  if ((s->flags & EDDY__STREAM_SHUTDOWN) && s->werr == 0 && linger_ms > 0) {
-    /* A second shutdown would fail: the one in flight closes it. */
+  if (linger_ms > 0 && s->tls != NULL && eddy__tls_handshaking(s) &&
+      s->wqueued > 0 && s->werr == 0 && eddy__stream_read_start(s) == 0) {
+    /* Bytes written in the handshake wait for it: reading goes on so that
+       it can end (eddy__stream_handshaken), all within linger_ms. */
     linger(s, linger_ms);
     return;
   }
-  if (s->wqueued > 0 && s->werr == 0 && linger_ms > 0) {
-    /* Let the queued bytes go out first, as close(2) would for bytes in
-       the kernel; a peer that never reads gets linger_ms. */
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (req != NULL) {
-      req->data = s;
-      if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0) {
-        linger(s, linger_ms);
-        return;
-      }
-      free(req);
-    }
+  if (s->tls != NULL)
+    eddy__tls_close_notify(s);
+  eddy__stream_read_stop(s);
+  if (linger_ms > 0 && flush_first(s)) {
+    linger(s, linger_ms); /* a peer that never reads gets linger_ms */
+    return;
   }
   close_now(s);
+}
+
+void eddy__stream_handshaken(eddy__stream_t *s) {
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    /* A close waited for the handshake; its linger timer runs. */
+    eddy__tls_close_notify(s);
+    eddy__stream_read_stop(s);
+    if (!flush_first(s))
+      close_now(s);
+    return;
+  }
+  if (s->flags & EDDY__STREAM_WANT_SHUTDOWN) {
+    s->flags &= ~EDDY__STREAM_WANT_SHUTDOWN;
+    eddy__stream_shutdown(s); /* a failure shows in the next write */
+  }
+  eddy__stream_check_drain(s);
 }

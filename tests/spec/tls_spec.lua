@@ -475,6 +475,53 @@ http {
     assert.same({ "echo hi", "echo hi", "echo hi" }, got)
   end)
 
+  it("delivers what a server wrote before the handshake ended, then shut down or returned", function()
+    local got = h.run(function()
+      local r = {}
+      for _, mode in ipairs({ "shutdown", "return" }) do
+        local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+          conn:write(mode .. "\n") -- the handshake is not through yet
+          if mode == "shutdown" then
+            assert(conn:shutdown())
+            conn:read_some(nil, { timeout = 5 })
+          end
+        end, { tls = server_tls(D) }))
+        local conn, err = eddy.tcp.connect("localhost", srv:port(), { tls = { ca = D .. "/ca.pem" } })
+        if conn then
+          r[mode] = { conn:read_line({ timeout = 5 }) }
+          r[mode .. " then"] = { conn:read_some(nil, { timeout = 5 }) }
+          conn:close()
+        else
+          r[mode] = { err }
+        end
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ "shutdown" }, got.shutdown)
+    assert.same({ nil, "closed" }, got["shutdown then"])
+    assert.same({ "return" }, got["return"])
+    assert.same({ nil, "closed" }, got["return then"])
+  end)
+
+  it("makes writers wait at write_buffer before the handshake too", function()
+    local got = h.run(function()
+      local r = {}
+      local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+        r.small = { conn:write(string.rep("x", 1000), { timeout = 0 }) }
+        r.big = { conn:write(string.rep("x", 1024 * 1024), { timeout = 0 }) }
+      end, { tls = server_tls(D), write_buffer = 65536 }))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", srv:port())) -- no handshake
+      eddy.sleep(0.2)
+      conn:close()
+      eddy.sleep(0.1)
+      srv:close()
+      return r
+    end)
+    assert.same({ true }, got.small)
+    assert.same({ nil, "timeout" }, got.big)
+  end)
+
   it("starttls refuses plaintext that came before the upgrade (injection)", function()
     local got = h.run(function()
       local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
