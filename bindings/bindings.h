@@ -133,6 +133,8 @@ eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err);
    per option set by the runtime: borrowed); NULL with the reason. Bad
    options raise. */
 struct eddy__tls_config_s;
+/* How long a handshake may take when nothing says otherwise. */
+#define EDDYL_TLS_HANDSHAKE_S 10.0
 struct eddy__tls_config_s *eddyL_tls_server(lua_State *L, int idx,
                                             char *reason);
 struct eddy__tls_config_s *eddyL_tls_client(lua_State *L, int idx,

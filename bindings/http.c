@@ -179,14 +179,28 @@ static void wake_error(eddy__task_t *t, int err) {
   eddy__task_wake_end(t, 2);
 }
 
+typedef struct sendfile_wait_s {
+  eddy__sendfile_t op;
+  eddy__waiter_t waiter;
+  hconn_t *conn; /* NULL once abandoned: the connection may be freed
+                    before the cancelled op's callback runs */
+} sendfile_wait_t;
+
+/* Cancels the sendfile in progress; its callback (which frees it) runs
+   later, from its poll handle's close, and must not touch c then. */
+static void sendfile_abandon(hconn_t *c) {
+  sendfile_wait_t *w = (sendfile_wait_t *)c->sendfile;
+  c->sendfile = NULL;
+  w->conn = NULL;
+  eddy__sendfile_cancel(&w->op);
+}
+
 static void conn_close(hconn_t *c) {
   if (c->state == C_CLOSED)
     return;
   c->state = C_CLOSED;
-  if (c->sendfile) {
-    eddy__sendfile_cancel(c->sendfile); /* its callback frees it */
-    c->sendfile = NULL;
-  }
+  if (c->sendfile)
+    sendfile_abandon(c);
   eddy__sched_t *s = &c->stream.rt->sched;
   eddy__sched_hold(s);
   if (eddy__waiter_is_current(c->reader)) {
@@ -564,8 +578,7 @@ static int res_send_head(lua_State *L) {
 static void sendfile_detach(eddy__task_t *t) {
   hconn_t *c = t->wait_data;
   if (c->sendfile) {
-    eddy__sendfile_cancel(c->sendfile);
-    c->sendfile = NULL;
+    sendfile_abandon(c);
     c->keep_alive = 0; /* the body was cut short */
   }
 }
@@ -573,15 +586,9 @@ static void sendfile_detach(eddy__task_t *t) {
 static const eddy__wait_ops_t sendfile_ops = {"http sendfile", sendfile_detach,
                                               NULL};
 
-typedef struct sendfile_wait_s {
-  eddy__sendfile_t op;
-  eddy__waiter_t waiter;
-  hconn_t *conn;
-} sendfile_wait_t;
-
 static void on_sent(eddy__sendfile_t *op, int status) {
   sendfile_wait_t *w = (sendfile_wait_t *)op;
-  if (w->conn->sendfile == op)
+  if (w->conn != NULL && w->conn->sendfile == op)
     w->conn->sendfile = NULL;
   if (eddy__waiter_is_current(w->waiter)) {
     eddy__task_t *t = w->waiter.task;

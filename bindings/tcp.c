@@ -642,21 +642,34 @@ static const eddy__wait_ops_t handshake_ops = {"tls handshake",
 
 /* conn:starttls([opts]) -> true, or nil, err[, reason]: makes the
    connection a TLS client's; waits for the handshake. opts: server_name
-   (SNI and the certificate's name), verify (default true), ca, cert, key,
-   alpn, min_version, max_version, ciphers, ciphersuites, timeout. On
-   failure the connection is closed. */
+   (SNI and the certificate's name; when verifying without one, the
+   certificate must name the peer's IP address), verify (default true),
+   ca, cert, key,
+   alpn, min_version, max_version, ciphers, ciphersuites, timeout (default:
+   the connection's, else 10 s: a silent peer must not hold it forever). On
+   failure the connection is closed. Bytes read but not yet taken before
+   the upgrade are a failure ("tls failure", reason "plaintext ..."): they
+   came in the clear, and must not pass for the TLS stream's (an attacker
+   could prefix the server's answers). */
 static int conn_starttls(lua_State *L) {
   eddy_runtime_t *rt = eddyL_runtime(L);
   conn_t *c = check_conn(L);
   char reason[EDDY__TLS_REASON];
   char key[160];
   int64_t ms = eddyL_opttimeout(L, 2, c->opts.timeout_ms);
+  if (ms < 0)
+    ms = eddy__timeout_ms(EDDYL_TLS_HANDSHAKE_S);
   if (eddy__waiter_is_current(c->reader))
     return luaL_error(L, "another task is reading this connection");
   if (c->stream.tls != NULL)
     return luaL_error(L, "the connection speaks TLS already");
   if (conn_is_closed(c))
     return eddyL_error(L, EDDY_ECLOSED);
+  if (eddy__rbuf_len(&c->stream.rbuf) > 0) {
+    conn_close(c);
+    return eddyL_tls_fail(L, EDDY_ETLS,
+                          "plaintext received before the TLS handshake");
+  }
   const char *name = NULL;
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "server_name");
@@ -672,6 +685,11 @@ static int conn_starttls(lua_State *L) {
   char ip[EDDY__ADDR_TEXT] = "";
   if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0)
     eddy__addr_name((struct sockaddr *)&ss, ip, &port);
+  /* Verifying with no name would accept any certificate of the CA: the
+     peer's address is the identity then (and the session key says so). */
+  if ((name == NULL || name[0] == '\0') &&
+      eddyL_optfield_boolean(L, 2, "verify", 1))
+    name = ip;
   snprintf(key, sizeof key, "%s:%d", name ? name : ip, port);
   eddy__task_t *t = eddyL_begin_wait(L, rt, &handshake_ops);
   if (t == NULL)

@@ -12,7 +12,6 @@
 
 #define CONFIG_META "eddy.tls.config"
 #define MAX_ALPN 255
-#define DEFAULT_HANDSHAKE_S 10.0
 
 static int absindex(lua_State *L, int idx) {
   return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1;
@@ -149,8 +148,10 @@ int eddyL_tls_listen(lua_State *L, int idx, eddy__tls_config_t **cfg,
     return 0;
   lua_getfield(L, idx, "tls");
   if (!lua_isnil(L, -1)) {
-    *handshake_ms = (uint64_t)eddy__timeout_ms(eddyL_optfield_number(
-        L, -1, "handshake_timeout", DEFAULT_HANDSHAKE_S));
+    /* 0, a negative or an infinite time: no limit (not a wrapped one). */
+    int64_t ms = eddy__timeout_ms(eddyL_optfield_number(
+        L, -1, "handshake_timeout", EDDYL_TLS_HANDSHAKE_S));
+    *handshake_ms = ms > 0 ? (uint64_t)ms : 0;
     *cfg = eddyL_tls_server(L, -1, reason);
     if (*cfg == NULL) {
       lua_pop(L, 1);

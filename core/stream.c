@@ -4,6 +4,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -65,6 +66,7 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s) {
   int rc = uv_tcp_init(&rt->loop, &s->tcp);
   if (rc != 0)
     return eddy__error_from_uv(rc);
+  s->flags |= EDDY__STREAM_TCP;
   rt->counters.streams_open++;
   eddy__closer_add(rt, &s->closer);
   return 0;
@@ -118,6 +120,10 @@ static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
     eddy__stream_settle(s); /* EAGAIN: give the block back */
     return;
   }
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    eddy__stream_settle(s); /* read for a handshake a close waits for */
+    return;
+  }
   s->on_read(s);
   eddy__stream_settle(s);
 }
@@ -156,6 +162,10 @@ static void on_write(uv_write_t *req, int status) {
   free(w);
   if (status < 0 && s->werr == 0)
     s->werr = eddy__error_from_uv(status);
+  eddy__stream_check_drain(s);
+}
+
+void eddy__stream_check_drain(eddy__stream_t *s) {
   if (s->flags & EDDY__STREAM_CLOSING)
     return;
   /* The writers woken here run after this pass, not inside it: run at
@@ -290,24 +300,37 @@ static int write_out(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n,
   return 0;
 }
 
+/* The queue has gone (or the handle is closing): a close that came
+   meanwhile waited for this. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
+  eddy__stream_t *s = req->data;
   (void)status;
   free(req);
+  s->flags &= ~EDDY__STREAM_SHUTDOWN;
+  if (s->flags & EDDY__STREAM_CLOSING)
+    close_now(s);
 }
 
 int eddy__stream_shutdown(eddy__stream_t *s) {
   if (s->flags & EDDY__STREAM_CLOSING)
     return EDDY_ECLOSED;
+  if (s->tls != NULL && eddy__tls_handshaking(s)) {
+    /* The handshake still has to write, and held bytes wait for it. */
+    s->flags |= EDDY__STREAM_WANT_SHUTDOWN;
+    return 0;
+  }
   if (s->tls != NULL)
     eddy__tls_close_notify(s);
   uv_shutdown_t *req = malloc(sizeof *req);
   if (req == NULL)
     return EDDY_ENOMEM;
+  req->data = s;
   int rc = uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown);
   if (rc != 0) {
     free(req);
     return eddy__error_from_uv(rc);
   }
+  s->flags |= EDDY__STREAM_SHUTDOWN;
   return 0;
 }
 
@@ -410,10 +433,11 @@ int eddy__stream_sendfile(eddy__stream_t *s, eddy__sendfile_t *op, int filefd,
     return rc;
   /* The socket is full: wait until it takes more. libuv watches the
      socket's own descriptor for the stream, and epoll takes one watcher
-     per descriptor, so the wait is on a duplicate of it. */
+     per descriptor, so the wait is on a duplicate of it (close-on-exec,
+     or a child spawned meanwhile would keep the client's socket). */
   uv_os_fd_t sock;
   uv_fileno((uv_handle_t *)&s->tcp, &sock);
-  op->dupfd = dup(sock);
+  op->dupfd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
   if (op->dupfd < 0)
     return eddy__error_from_uv(-errno);
   if (uv_poll_init_socket(&s->rt->loop, &op->poll, op->dupfd) != 0) {
@@ -469,7 +493,8 @@ static void on_closed(uv_handle_t *handle) {
   free(s->cork);
   s->cork = NULL;
   s->flags |= EDDY__STREAM_CLOSED;
-  s->rt->counters.streams_open--;
+  if (s->flags & EDDY__STREAM_TCP)
+    s->rt->counters.streams_open--;
   if (s->tls != NULL)
     eddy__tls_free(s);
   if (s->on_layer_close)
@@ -494,6 +519,33 @@ static void on_flushed(uv_shutdown_t *req, int status) {
   close_now(s);
 }
 
+/* Waits for a flush in progress, for at most linger_ms. */
+static void linger(eddy__stream_t *s, uint64_t linger_ms) {
+  eddy__timer_start(&s->rt->timers, &s->linger, linger_ms, on_linger_end);
+  /* Still to be closed by a stop, should one come first. */
+  eddy__closer_add(s->rt, &s->closer);
+}
+
+/* Lets the queued bytes go out before the close, as close(2) would for
+   bytes in the kernel. Returns 1 when a flush is in flight (the caller
+   bounds it with the linger timer), 0 when nothing is to wait for. */
+static int flush_first(eddy__stream_t *s) {
+  if (s->werr != 0)
+    return 0;
+  if (s->flags & EDDY__STREAM_SHUTDOWN)
+    return 1; /* a second shutdown would fail: the one in flight closes */
+  if (s->wqueued == 0)
+    return 0;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL)
+    return 0;
+  req->data = s;
+  if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0)
+    return 1;
+  free(req);
+  return 0;
+}
+
 void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   if (s->flags & EDDY__STREAM_CLOSING) {
     if (linger_ms == 0)
@@ -502,26 +554,37 @@ void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms) {
   }
   if (s->flags & EDDY__STREAM_CORKED)
     eddy__stream_uncork(s);
-  if (s->tls != NULL)
-    eddy__tls_close_notify(s);
   s->flags |= EDDY__STREAM_CLOSING;
   eddy__closer_remove(s->rt, &s->closer);
+  if (linger_ms > 0 && s->tls != NULL && eddy__tls_handshaking(s) &&
+      s->wqueued > 0 && s->werr == 0 && eddy__stream_read_start(s) == 0) {
+    /* Bytes written in the handshake wait for it: reading goes on so that
+       it can end (eddy__stream_handshaken), all within linger_ms. */
+    linger(s, linger_ms);
+    return;
+  }
+  if (s->tls != NULL)
+    eddy__tls_close_notify(s);
   eddy__stream_read_stop(s);
-  if (s->wqueued > 0 && s->werr == 0 && linger_ms > 0) {
-    /* Let the queued bytes go out first, as close(2) would for bytes in
-       the kernel; a peer that never reads gets linger_ms. */
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (req != NULL) {
-      req->data = s;
-      if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_flushed) == 0) {
-        eddy__timer_start(&s->rt->timers, &s->linger, linger_ms,
-                          on_linger_end);
-        /* Still to be closed by a stop, should one come first. */
-        eddy__closer_add(s->rt, &s->closer);
-        return;
-      }
-      free(req);
-    }
+  if (linger_ms > 0 && flush_first(s)) {
+    linger(s, linger_ms); /* a peer that never reads gets linger_ms */
+    return;
   }
   close_now(s);
+}
+
+void eddy__stream_handshaken(eddy__stream_t *s) {
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    /* A close waited for the handshake; its linger timer runs. */
+    eddy__tls_close_notify(s);
+    eddy__stream_read_stop(s);
+    if (!flush_first(s))
+      close_now(s);
+    return;
+  }
+  if (s->flags & EDDY__STREAM_WANT_SHUTDOWN) {
+    s->flags &= ~EDDY__STREAM_WANT_SHUTDOWN;
+    eddy__stream_shutdown(s); /* a failure shows in the next write */
+  }
+  eddy__stream_check_drain(s);
 }

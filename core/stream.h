@@ -22,6 +22,9 @@ struct eddy__tls_s;
 #define EDDY__STREAM_CLOSING 0x02 /* close requested */
 #define EDDY__STREAM_CLOSED 0x04  /* the handle's close callback ran */
 #define EDDY__STREAM_CORKED 0x08  /* writes are being held (see _cork) */
+#define EDDY__STREAM_TCP 0x10     /* counted in streams_open (not a pipe) */
+#define EDDY__STREAM_SHUTDOWN 0x20 /* a shutdown waits for the queue */
+#define EDDY__STREAM_WANT_SHUTDOWN 0x40 /* asked for in a TLS handshake */
 
 /*
  * Owned by its owner (a Lua connection): freed by the owner's on_close,
@@ -84,11 +87,18 @@ int eddy__stream_write_raw(eddy__stream_t *s, const uv_buf_t *bufs,
 void eddy__stream_cork(eddy__stream_t *s);
 int eddy__stream_uncork(eddy__stream_t *s);
 
-/* Half-closes after the queued writes. Returns 0 or an error. */
+/* Half-closes after the queued writes (in a TLS handshake: once it is
+   through). Returns 0 or an error. */
 int eddy__stream_shutdown(eddy__stream_t *s);
-/* Closes: queued writes still go out (for up to linger_ms), then the
-   handle closes and on_close runs. */
+/* Closes: queued writes still go out (for up to linger_ms; bytes written
+   in a TLS handshake wait for it within that time), then the handle
+   closes and on_close runs. */
 void eddy__stream_close(eddy__stream_t *s, uint64_t linger_ms);
+/* For the TLS layer: the handshake is through, its held bytes are out. A
+   close or shutdown that waited for it goes on; writers may be woken. */
+void eddy__stream_handshaken(eddy__stream_t *s);
+/* on_drain, if the queue is down to wlow (or a write failed). */
+void eddy__stream_check_drain(eddy__stream_t *s);
 
 int eddy__stream_connect(eddy__stream_t *s, const struct sockaddr *addr,
                          void (*cb)(eddy__stream_t *s, int status));

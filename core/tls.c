@@ -366,8 +366,9 @@ int eddy__tls_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
   if (t->failed)
     return s->werr ? s->werr : EDDY_ETLS;
   if (!t->done) {
-    /* Held until the handshake is through. */
-    size_t total = t->pend_len;
+    /* Held until the handshake is through, and counted as queued, so
+       that writers wait at the write_buffer mark meanwhile. */
+    size_t held = t->pend_len, total = held;
     for (unsigned i = 0; i < n; i++)
       total += bufs[i].len;
     char *p = realloc(t->pend, total);
@@ -378,6 +379,7 @@ int eddy__tls_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n) {
       memcpy(t->pend + t->pend_len, bufs[i].base, bufs[i].len);
       t->pend_len += bufs[i].len;
     }
+    s->wqueued += total - held;
     return 0;
   }
   /* Small pieces (a head, a body) go out as one record, not one each. */
@@ -435,11 +437,23 @@ static int fail(eddy__stream_t *s, int err) {
   t->failed = 1;
   eddy__timer_stop(&s->rt->timers, &t->timer);
   flush(s); /* the alert, so that the peer knows why */
+  int dropped = t->pend_len > 0;
+  s->wqueued -= t->pend_len;
   free(t->pend);
   t->pend = NULL;
   t->pend_len = 0;
   s->rerr = err;
   eddy__stream_read_stop(s);
+  if (s->flags & EDDY__STREAM_CLOSING) {
+    eddy__stream_close(s, 0); /* it waited for the handshake: in vain */
+    return 0;
+  }
+  if (dropped) {
+    /* The held bytes never go: writers waiting on them hear why. */
+    if (s->werr == 0)
+      s->werr = EDDY_ETLS;
+    eddy__stream_check_drain(s);
+  }
   if (t->on_done != NULL) {
     void (*cb)(eddy__stream_t *, int) = t->on_done;
     t->on_done = NULL;
@@ -473,12 +487,15 @@ static int handshake_done(eddy__stream_t *s) {
   eddy__timer_stop(&s->rt->timers, &t->timer);
   if (t->pend_len > 0) {
     uv_buf_t b = uv_buf_init(t->pend, (unsigned)t->pend_len);
+    s->wqueued -= t->pend_len; /* counted again as they queue */
     eddy__tls_write(s, &b, 1);
     free(t->pend);
     t->pend = NULL;
     t->pend_len = 0;
   }
-  if (t->on_done != NULL) {
+  int closing = (s->flags & EDDY__STREAM_CLOSING) != 0;
+  eddy__stream_handshaken(s); /* a close that waited goes on */
+  if (t->on_done != NULL && !closing) {
     void (*cb)(eddy__stream_t *, int) = t->on_done;
     t->on_done = NULL;
     cb(s, 0);
@@ -659,6 +676,10 @@ int eddy__tls_start(eddy__stream_t *s, eddy__tls_config_t *cfg,
   }
   t->on_done = on_done;
   return 0;
+}
+
+int eddy__tls_handshaking(const eddy__stream_t *s) {
+  return !s->tls->done && !s->tls->failed;
 }
 
 const char *eddy__tls_reason(const eddy__stream_t *s) {

@@ -83,6 +83,8 @@ int eddy__tls_input(eddy__stream_t *s, size_t n);
 int eddy__tls_input_end(eddy__stream_t *s);
 int eddy__tls_write(eddy__stream_t *s, const uv_buf_t *bufs, unsigned n);
 void eddy__tls_close_notify(eddy__stream_t *s);
+/* Whether the handshake is still going (neither through nor failed). */
+int eddy__tls_handshaking(const eddy__stream_t *s);
 void eddy__tls_free(eddy__stream_t *s);
 
 #endif

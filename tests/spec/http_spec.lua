@@ -1552,6 +1552,35 @@ function call(method, path, chunks) {
       assert.same({ "done", "close", true }, got)
     end)
 
+    it("survives a sendfile cut by write_timeout while the collector frees the response", function()
+      -- The cancelled sendfile's callback comes from its poll handle's
+      -- close, after the connection may have been freed (an ASan build
+      -- caught the use after free).
+      local path = os.tmpname()
+      local f = assert(io.open(path, "wb"))
+      f:seek("set", 512 * 1024 * 1024 - 1) -- sparse: no disk used
+      f:write("x")
+      f:close()
+      local got = h.run(function()
+        local app = eddy.http.server()
+        local result
+        app:get("/big", function(_, res) result = { res:sendfile(path) } end)
+        local server = assert(app:listen("127.0.0.1", 0, { write_timeout = 0.3 }))
+        local gc = eddy.spawn(function()
+          local deadline = eddy.now() + 1.5
+          while eddy.now() < deadline do collectgarbage(); eddy.yield() end
+        end)
+        local conn = connect(server:port())
+        conn:write(request("GET", "/big")) -- and never reads
+        gc:join()
+        conn:close()
+        server:close()
+        return result
+      end)
+      os.remove(path)
+      assert.same({ nil, "timeout" }, got)
+    end)
+
     it("raises on misuse: bad patterns, handlers and options", function()
       local app = eddy.http.server()
       assert.has_error(function() app:get("no-slash", function() end) end)

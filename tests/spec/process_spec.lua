@@ -244,6 +244,32 @@ describe("eddy.process", function()
     assert.same({}, r.pipes)
   end)
 
+  it("gives a child none of the sockets of a sendfile in progress", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:seek("set", 64 * 1024 * 1024 - 1) -- sparse: no disk used
+    f:write("x")
+    f:close()
+    local r = h.run(function()
+      local app = eddy.http.server()
+      app:get("/big", function(_, res) res:sendfile(path) end)
+      local server = assert(app:listen("127.0.0.1", 0, { write_timeout = 10 }))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", server:port()))
+      conn:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n") -- and never reads
+      eddy.sleep(0.2) -- the socket is full: the sendfile waits
+      local res = assert(eddy.process.run("sh", { "-c", "ls -l /proc/$$/fd" }))
+      conn:close()
+      server:close()
+      return res.stdout
+    end)
+    os.remove(path)
+    local inherited = {} -- 0, 1 and 2 are the child's own pipes
+    for fd in r:gmatch(" (%d+) %-> socket:") do
+      if tonumber(fd) > 2 then inherited[#inherited + 1] = fd end
+    end
+    assert.same({}, inherited)
+  end)
+
   it("reaps the child of a collected process object", function()
     local pid = h.run(function()
       local p = assert(eddy.process.spawn({ "sleep", "0.2", stdin = "ignore" }))

@@ -412,6 +412,29 @@ describe("eddy.tcp", function()
       assert.same({ err = "closed", reply = "got request then closed" }, r)
     end)
 
+    it("shutdown then close (a handler's return) still delivers every queued byte", function()
+      local r = h.run(function()
+        local srv = listen({ write_buffer = 64 * 1024 * 1024 })
+        local size = 8 * 1024 * 1024
+        srv:serve(function(conn)
+          assert(conn:write(string.rep("x", size))) -- under write_buffer: no wait
+          assert(conn:shutdown())
+        end)
+        local conn = connect(srv:port())
+        eddy.sleep(0.2) -- the handler has returned with its bytes queued
+        local n = 0
+        while true do
+          local d = conn:read_some(nil, 5)
+          if not d then break end
+          n = n + #d
+        end
+        conn:close()
+        srv:close()
+        return { n = n, want = size }
+      end)
+      assert.equal(r.want, r.n)
+    end)
+
     it("close wakes tasks waiting on the connection with nil, 'closed'", function()
       local r = h.run(function()
         local srv = listen()

@@ -427,6 +427,123 @@ http {
     assert.same({ nil, "timeout" }, got.connect_timeout)
   end)
 
+  it("starttls without any timeout still gives up on a silent server (10 s default)", function()
+    local got = h.run(function()
+      local silent = assert(eddy.tcp.listen("127.0.0.1", 0))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", silent:port()))
+      local r = { conn:starttls({ ca = D .. "/ca.pem", server_name = "localhost" }) }
+      silent:close()
+      return r
+    end)
+    assert.same({ nil, "timeout" }, got)
+  end)
+
+  it("starttls verifying without a server_name checks the peer's IP address", function()
+    local got = h.run(function()
+      local r = {}
+      for _, name in ipairs({ "a.test", "localhost" }) do -- localhost's names 127.0.0.1
+        local srv, port = echo_server({ cert = D .. "/" .. name .. ".pem", key = D .. "/" .. name .. ".key" })
+        local conn = assert(eddy.tcp.connect("127.0.0.1", port))
+        local res = { conn:starttls({ ca = D .. "/ca.pem", timeout = 5 }) }
+        r[name] = { res[1], res[2] }
+        conn:close()
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ nil, "tls failure" }, got["a.test"])
+    assert.same({ true }, got.localhost)
+  end)
+
+  it("takes a negative or infinite handshake_timeout as no limit", function()
+    local got = h.run(function()
+      local r = {}
+      for _, limit in ipairs({ -1, math.huge, 0 }) do
+        local srv, port = echo_server(server_tls(D, { handshake_timeout = limit }))
+        local conn, err = eddy.tcp.connect("localhost", port, { tls = { ca = D .. "/ca.pem" } })
+        if conn then
+          conn:write("hi\n")
+          r[#r + 1] = conn:read_line({ timeout = 5 })
+          conn:close()
+        else
+          r[#r + 1] = err
+        end
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ "echo hi", "echo hi", "echo hi" }, got)
+  end)
+
+  it("delivers what a server wrote before the handshake ended, then shut down or returned", function()
+    local got = h.run(function()
+      local r = {}
+      for _, mode in ipairs({ "shutdown", "return" }) do
+        local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+          conn:write(mode .. "\n") -- the handshake is not through yet
+          if mode == "shutdown" then
+            assert(conn:shutdown())
+            conn:read_some(nil, { timeout = 5 })
+          end
+        end, { tls = server_tls(D) }))
+        local conn, err = eddy.tcp.connect("localhost", srv:port(), { tls = { ca = D .. "/ca.pem" } })
+        if conn then
+          r[mode] = { conn:read_line({ timeout = 5 }) }
+          r[mode .. " then"] = { conn:read_some(nil, { timeout = 5 }) }
+          conn:close()
+        else
+          r[mode] = { err }
+        end
+        srv:close()
+      end
+      return r
+    end)
+    assert.same({ "shutdown" }, got.shutdown)
+    assert.same({ nil, "closed" }, got["shutdown then"])
+    assert.same({ "return" }, got["return"])
+    assert.same({ nil, "closed" }, got["return then"])
+  end)
+
+  it("makes writers wait at write_buffer before the handshake too", function()
+    local got = h.run(function()
+      local r = {}
+      local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+        r.small = { conn:write(string.rep("x", 1000), { timeout = 0 }) }
+        r.big = { conn:write(string.rep("x", 1024 * 1024), { timeout = 0 }) }
+      end, { tls = server_tls(D), write_buffer = 65536 }))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", srv:port())) -- no handshake
+      eddy.sleep(0.2)
+      conn:close()
+      eddy.sleep(0.1)
+      srv:close()
+      return r
+    end)
+    assert.same({ true }, got.small)
+    assert.same({ nil, "timeout" }, got.big)
+  end)
+
+  it("starttls refuses plaintext that came before the upgrade (injection)", function()
+    local got = h.run(function()
+      local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
+        conn:write("220 ready\r\nINJECTED\r\n") -- one write: one read
+        conn:read_some()
+      end))
+      local conn = assert(eddy.tcp.connect("127.0.0.1", srv:port()))
+      local banner = conn:read_line({ timeout = 5 })
+      local r = { conn:starttls({ ca = D .. "/ca.pem", server_name = "localhost", timeout = 5 }) }
+      r.closed = conn:closed()
+      r.banner = banner
+      conn:close()
+      srv:close()
+      return r
+    end)
+    assert.equal("220 ready", got.banner)
+    assert.equal("tls failure", got[2])
+    assert.matches("plaintext", got[3])
+    assert.is_nil(got[1])
+    assert.is_true(got.closed)
+  end)
+
   it("asks clients for certificates (verify on a server); a server that speaks first waits for the handshake", function()
     local got = h.run(function()
       local peers = {}
