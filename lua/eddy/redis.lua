@@ -501,8 +501,12 @@ end
 local function sub_request(sub, cmd, ...)
   local conn = sub._conn
   local n = select("#", ...)
-  local confirm = (cmd == "SUBSCRIBE" or cmd == "PSUBSCRIBE") and lower(cmd)
-  if n == 0 and confirm then
+  local subscribing = cmd == "SUBSCRIBE" or cmd == "PSUBSCRIBE"
+  -- Named channels are confirmed one by one: wait for them, so that what
+  -- is published after the call returns sees the new state. (Without
+  -- names, how many confirmations come is Redis's to say.)
+  local confirm = (subscribing or n > 0) and lower(cmd)
+  if n == 0 and subscribing then
     error("bad argument #1 to '" .. confirm .. "' (channel expected)", 3)
   end
   local ok, err = send(conn, encode(cmd, ...), 3, true)
@@ -531,7 +535,8 @@ function Conn:subscribe(...) return subscribe(self, "SUBSCRIBE", ...) end
 function Conn:psubscribe(...) return subscribe(self, "PSUBSCRIBE", ...) end
 function Sub:subscribe(...) return sub_request(self, "SUBSCRIBE", ...) end
 function Sub:psubscribe(...) return sub_request(self, "PSUBSCRIBE", ...) end
--- No channel: all of them. The confirmations are not waited for.
+-- No channel: all of them, and the confirmations are not waited for;
+-- named ones are waited for, as subscribe's are.
 function Sub:unsubscribe(...) return sub_request(self, "UNSUBSCRIBE", ...) end
 function Sub:punsubscribe(...) return sub_request(self, "PUNSUBSCRIBE", ...) end
 

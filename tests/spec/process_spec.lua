@@ -245,29 +245,36 @@ describe("eddy.process", function()
   end)
 
   it("gives a child none of the sockets of a sendfile in progress", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "wb"))
-    f:seek("set", 64 * 1024 * 1024 - 1) -- sparse: no disk used
-    f:write("x")
-    f:close()
-    local r = h.run(function()
-      local app = eddy.http.server()
-      app:get("/big", function(_, res) res:sendfile(path) end)
-      local server = assert(app:listen("127.0.0.1", 0, { write_timeout = 10 }))
-      local conn = assert(eddy.tcp.connect("127.0.0.1", server:port()))
-      conn:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n") -- and never reads
-      eddy.sleep(0.2) -- the socket is full: the sendfile waits
-      local res = assert(eddy.process.run("sh", { "-c", "ls -l /proc/$$/fd" }))
-      conn:close()
-      server:close()
-      return res.stdout
-    end)
-    os.remove(path)
-    local inherited = {} -- 0, 1 and 2 are the child's own pipes
-    for fd in r:gmatch(" (%d+) %-> socket:") do
-      if tonumber(fd) > 2 then inherited[#inherited + 1] = fd end
-    end
-    assert.same({}, inherited)
+    -- In a process of its own: sockets other specs left open in this one
+    -- (a driver's, not eddy's) would count too.
+    local rc, out = h.luajit_run([[
+      local eddy = require "eddy"
+      local path = os.tmpname()
+      local f = assert(io.open(path, "wb"))
+      f:seek("set", 64 * 1024 * 1024 - 1) -- sparse: no disk used
+      f:write("x")
+      f:close()
+      local stdout = eddy.run(function()
+        local app = eddy.http.server()
+        app:get("/big", function(_, res) res:sendfile(path) end)
+        local server = assert(app:listen("127.0.0.1", 0, { write_timeout = 10 }))
+        local conn = assert(eddy.tcp.connect("127.0.0.1", server:port()))
+        conn:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n") -- and never reads
+        eddy.sleep(0.2) -- the socket is full: the sendfile waits
+        local res = assert(eddy.process.run("sh", { "-c", "ls -l /proc/$$/fd" }))
+        conn:close()
+        server:close()
+        return res.stdout
+      end)
+      os.remove(path)
+      for fd in stdout:gmatch(" (%d+) %-> socket:") do
+        if tonumber(fd) > 2 then print("inherited " .. fd) end -- 0-2: its pipes
+      end
+      print("done")
+    ]])
+    assert.equal(0, rc, out)
+    assert.matches("done", out)
+    assert.is_nil(out:match("inherited"), out)
   end)
 
   it("reaps the child of a collected process object", function()
