@@ -6,6 +6,7 @@
  */
 #include "curl.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -153,6 +154,15 @@ static int close_socket_cb(void *clientp, curl_socket_t fd) {
   return close(fd);
 }
 
+/* curl's connections are eddy's to keep: a child process spawned
+   meanwhile must not inherit them (curl makes them without CLOEXEC). */
+static int sockopt_cb(void *clientp, curl_socket_t fd, curlsocktype purpose) {
+  (void)clientp;
+  (void)purpose;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return CURL_SOCKOPT_OK;
+}
+
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp) {
   (void)easy;
@@ -255,6 +265,7 @@ int eddy__curl_start(eddy_runtime_t *rt, eddy__xfer_t *x) {
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
   curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETDATA, c);
+  curl_easy_setopt(x->easy, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
     return EDDY_ENOMEM;
   x->multi = c;

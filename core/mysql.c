@@ -9,6 +9,7 @@
  */
 #include "mysql.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -191,6 +192,10 @@ static void arm(eddy__mysql_t *m, int wait) {
     /* The connector made its socket in the connect's first call. A socket
        that cannot be watched leaves the operation to its time limit. */
     int fd = mysql_get_socket(m->my);
+    /* The connector makes it without CLOEXEC: a child process spawned
+       later must not inherit the connection. */
+    if (fd >= 0)
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (fd >= 0 && uv_poll_init_socket(&m->rt->loop, &m->poll, fd) == 0) {
       m->fd = fd;
       m->poll.data = m;
