@@ -17,7 +17,8 @@
 
 local c = require "eddy.c.task"
 
-local self_, suspend, wake, now = c.self, c.suspend, c.wake, c.now
+local suspend, wake, now = c.suspend, c.wake, c.now
+local waitq = require("eddy.sync")._waiters
 local setmetatable, error, type, pcall, tostring, pairs =
   setmetatable, error, type, pcall, tostring, pairs
 local table_remove = table.remove
@@ -113,7 +114,7 @@ end
 local function pass_slot(p)
   local q = p._waiters
   while q[1] do
-    local w = table_remove(q, 1)
+    local w = waitq.shift(q)
     if wake(w.slot, w.gen, "slot") then
       p._open = p._open + 1
       return
@@ -125,7 +126,7 @@ end
 local function pass_conn(p, conn)
   local q = p._waiters
   while q[1] do
-    local w = table_remove(q, 1)
+    local w = waitq.shift(q)
     if wake(w.slot, w.gen, "conn", conn) then return true end
   end
   return false
@@ -170,15 +171,6 @@ local function take_idle(p)
   return nil
 end
 
-local function remove_waiter(q, w)
-  for i = 1, #q do
-    if q[i] == w then
-      table_remove(q, i)
-      return
-    end
-  end
-end
-
 -- pool:get([timeout]) → conn, or nil and "timeout" (none came free in
 -- time), "closed" (the pool is closed), "cancelled", or open's error
 -- with every value open gave after it.
@@ -202,13 +194,12 @@ function Pool:get(timeout)
       self._counts.timeouts = self._counts.timeouts + 1
       return nil, "timeout"
     end
-    local slot, gen = self_()
-    local w = { slot = slot, gen = gen }
-    self._waiters[#self._waiters + 1] = w
+    local w = waitq.new()
+    waitq.push(self._waiters, w)
     local how, got = suspend(left, "pool " .. self.name)
     if how == "conn" then return got end
     if how == "slot" then return open_in_slot(self) end
-    remove_waiter(self._waiters, w)
+    waitq.remove(self._waiters, w)
     if how == "closed" then return nil, "closed" end
     if got == "timeout" then self._counts.timeouts = self._counts.timeouts + 1 end
     return nil, got

@@ -301,4 +301,8 @@ function Semaphore:with(fn, ...)
   return finish(pcall(fn, ...))
 end
 
+-- The FIFO of waiters, for eddy's other Lua-level waits (pools, queue
+-- backends): one list discipline for all of them.
+M._waiters = { new = waiter, push = q_push, shift = q_shift, remove = q_remove }
+
 return M

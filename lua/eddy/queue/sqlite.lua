@@ -31,7 +31,8 @@ local task = require "eddy.c.task"
 
 local type, error, pairs, setmetatable, tostring = type, error, pairs, setmetatable, tostring
 local math_min = math.min
-local now, self_, suspend, wake = task.now, task.self, task.suspend, task.wake
+local now, suspend, wake = task.now, task.suspend, task.wake
+local waitq = require("eddy.sync")._waiters
 
 local M = { _VERSION = "0.1.0" }
 
@@ -87,22 +88,6 @@ end
 -- ======================================================================
 -- Waiting: pops for a push, pushes for room
 
-local function add_waiter(list)
-  local slot, gen = self_()
-  local w = { slot = slot, gen = gen }
-  list[#list + 1] = w
-  return w
-end
-
-local function remove_waiter(list, w)
-  for i = 1, #list do
-    if list[i] == w then
-      table.remove(list, i)
-      return
-    end
-  end
-end
-
 -- Wakes the first live waiter of kind ("_pops" or "_pushes") among the
 -- backends of key.
 local function wake_one(key, kind)
@@ -111,7 +96,7 @@ local function wake_one(key, kind)
   for b in pairs(set) do
     local list = b[kind]
     while #list > 0 do
-      local w = table.remove(list, 1)
+      local w = waitq.shift(list)
       if wake(w.slot, w.gen, true) then return end
     end
   end
@@ -120,9 +105,10 @@ end
 -- Waits up to `wait` seconds on the list: true when woken or when the
 -- time is up; nil, err when cancelled or closed.
 local function wait_on(self, list, wait, what)
-  local w = add_waiter(list)
+  local w = waitq.new()
+  waitq.push(list, w)
   local ok, err = suspend(wait, what)
-  if not ok then remove_waiter(list, w) end
+  if not ok then waitq.remove(list, w) end
   if self._closed then return nil, "closed" end
   if not ok and err ~= "timeout" then return nil, err end
   return true
