@@ -19,6 +19,8 @@
 #include "../core/task.h"
 
 #define EDDYL_RUNTIME_KEY EDDY__RUNTIME_KEY
+/* In a task pool's Lua state: the hub (core/hub.h) its runtime shares. */
+#define EDDYL_HUB_KEY "eddy.hub"
 
 static inline eddy_runtime_t *eddyL_runtime(lua_State *L) {
   return *(eddy_runtime_t **)lua_touserdata(L, lua_upvalueindex(1));

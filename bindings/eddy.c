@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "../core/hub.h"
 #include "bindings.h"
 
 /* The box lives until the Lua state closes. It is made before any other
@@ -96,6 +97,12 @@ EDDY_API int luaopen_eddy(lua_State *L) {
     if (rt == NULL)
       return luaL_error(L, "eddy: cannot make a runtime (out of memory)");
     eddyL_newbox(L, rt);
+    /* In a task pool's thread: the queues and topics are those of the
+       runtime that made the pool. */
+    lua_getfield(L, LUA_REGISTRYINDEX, EDDYL_HUB_KEY);
+    if (lua_islightuserdata(L, -1))
+      eddy__hub_replace(&rt->hub, lua_touserdata(L, -1));
+    lua_pop(L, 1);
   }
   eddyL_preload(L);
   lua_pop(L, 1);

@@ -1,11 +1,12 @@
 /*
  * pubsub.c: eddy.pubsub's topics (module eddy.c.pubsub) over
- * core/topic.h: publish bytes to every subscriber of the process, each
+ * core/topic.h: publish bytes to every subscriber of the program, each
  * with a bounded ring that drops its oldest message when full.
  * lua/eddy/pubsub.lua encodes, decodes, and loops over next and wait.
  */
 #include <stdlib.h>
 
+#include "../core/hub.h"
 #include "../core/topic.h"
 #include "bindings.h"
 
@@ -15,11 +16,13 @@ static const eddyL_class_t sub_class = {"eddy.pubsub.subscription"};
 
 typedef struct lsub_s {
   eddy__sub_t *sub; /* NULL once closed */
+  eddy__hub_t *hub; /* a reference: the topic's, while sub is open */
 } lsub_t;
 
 static eddy__topic_t *check_topic(lua_State *L) {
   eddy__topic_t *t;
-  int rc = eddy__topic_open(luaL_checkstring(L, 1), &t);
+  int rc = eddy__topic_open(eddy__runtime_hub(eddyL_runtime(L)),
+                            luaL_checkstring(L, 1), &t);
   if (rc == EDDY_EINVAL)
     luaL_argerror(L, 1, "a topic name is 1 to 127 bytes");
   return rc == 0 ? t : NULL;
@@ -51,6 +54,7 @@ static int pubsub_subscribe(lua_State *L) {
   ls->sub = t != NULL ? eddy__sub_new(t, (size_t)cap, tag) : NULL;
   if (ls->sub == NULL)
     return luaL_error(L, "eddy.pubsub.subscribe: out of memory");
+  ls->hub = eddy__hub_ref(eddy__runtime_hub(eddyL_runtime(L)));
   return 1;
 }
 
@@ -105,20 +109,20 @@ static int sub_dropped(lua_State *L) {
   return 2;
 }
 
-static int sub_close(lua_State *L) {
-  lsub_t *ls = check_sub(L);
-  if (ls->sub != NULL)
+static int sub_gc(lua_State *L) {
+  lsub_t *ls = eddyL_toobject(L, 1);
+  if (ls->sub != NULL) {
     eddy__sub_close(ls->sub);
+    eddy__hub_unref(ls->hub);
+  }
   ls->sub = NULL;
+  ls->hub = NULL;
   return 0;
 }
 
-static int sub_gc(lua_State *L) {
-  lsub_t *ls = eddyL_toobject(L, 1);
-  if (ls->sub != NULL)
-    eddy__sub_close(ls->sub);
-  ls->sub = NULL;
-  return 0;
+static int sub_close(lua_State *L) {
+  check_sub(L);
+  return sub_gc(L);
 }
 
 static const luaL_Reg pubsub_funcs[] = {

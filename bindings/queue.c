@@ -7,13 +7,15 @@
  */
 #include <stdlib.h>
 
+#include "../core/hub.h"
 #include "../core/mqueue.h"
 #include "bindings.h"
 
 static const eddyL_class_t queue_class = {"eddy.queue.memory"};
 
 typedef struct lqueue_s {
-  eddy__mq_t *q; /* the process's, never freed */
+  eddy__mq_t *q;
+  eddy__hub_t *hub; /* a reference: q lives as long as its hub */
 } lqueue_t;
 
 static eddy__mq_t *check_queue(lua_State *L) {
@@ -47,13 +49,22 @@ static int queue_open(lua_State *L) {
   /* As the durable backends have it: a message may be in flight for a
      while, however short. */
   luaL_argcheck(L, opts.visibility_ms > 0, 2, "visibility must be > 0");
+  eddy__hub_t *hub = eddy__runtime_hub(eddyL_runtime(L));
   eddy__mq_t *q;
-  int rc = eddy__mq_open(name, &opts, &q);
+  int rc = eddy__mq_open(hub, name, &opts, &q);
   if (rc != 0)
     return eddyL_error(L, rc);
   lqueue_t *lq = eddyL_newobject(L, &queue_class, sizeof *lq);
   lq->q = q;
+  lq->hub = eddy__hub_ref(hub);
   return 1;
+}
+
+static int queue_gc(lua_State *L) {
+  lqueue_t *lq = eddyL_toobject(L, 1);
+  eddy__hub_unref(lq->hub);
+  lq->hub = NULL;
+  return 0;
 }
 
 /* q:push(bytes[, delay]) -> true | nil, "full" */
@@ -192,6 +203,7 @@ static const luaL_Reg queue_methods[] = {
 
 static const luaL_Reg queue_meta[] = {
     {"__tostring", queue_tostring},
+    {"__gc", queue_gc},
     {NULL, NULL},
 };
 

@@ -282,7 +282,8 @@ static int sqlq_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int sync_full = lua_toboolean(L, 2);
   store_t *s = eddyL_newobject(L, &store_class, sizeof *s);
-  s->q = eddy__sqlq_new(path, sync_full);
+  s->q = eddy__sqlq_new(eddy__runtime_hub(eddyL_runtime(L)), path,
+                        sync_full);
   if (s->q == NULL)
     return luaL_error(L, "eddy.queue.sqlite: out of memory");
   return 1;

@@ -14,6 +14,7 @@
 
 #include "../core/codec.h"
 #include "../core/group.h"
+#include "../core/hub.h"
 #include "../core/pool.h"
 #include "bindings.h"
 
@@ -25,10 +26,13 @@ typedef struct worker_s {
   eddy__job_t *job; /* running now, or NULL */
 } worker_t;
 
-/* Where the pool's Lua states find modules: the first user's paths. */
+/* What the pool's Lua states start with: where they find modules (the
+   first user's paths), and the hub of queues and topics they share with
+   the runtime that made the pool. */
 typedef struct paths_s {
   char *path;
   char *cpath;
+  eddy__hub_t *hub; /* a reference */
 } paths_t;
 
 typedef struct lua_job_s {
@@ -62,6 +66,9 @@ static void *worker_new(void *arg) {
   lua_pop(L, 1);
   lua_pushlightuserdata(L, w);
   lua_setfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
+  /* For the runtime that require "eddy" makes here (bindings/eddy.c). */
+  lua_pushlightuserdata(L, paths->hub);
+  lua_setfield(L, LUA_REGISTRYINDEX, EDDYL_HUB_KEY);
   return w;
 }
 
@@ -204,16 +211,17 @@ static void paths_free(void *arg) {
   paths_t *p = arg;
   free(p->path);
   free(p->cpath);
+  eddy__hub_unref(p->hub);
   free(p);
 }
 
 static const eddy__pool_ops_t pool_ops = {worker_new, worker_free,
                                           worker_interrupt, paths_free};
 
-/* The caller's module paths, copied for the pool's states; NULL when
-   out of memory. The Lua calls come first, so that nothing leaks if one
-   raises. */
-static paths_t *paths_of(lua_State *L) {
+/* The caller's module paths, copied for the pool's states, and its hub;
+   NULL when out of memory. The Lua calls come first, so that nothing
+   leaks if one raises. */
+static paths_t *paths_of(lua_State *L, eddy_runtime_t *rt) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   lua_getfield(L, -2, "cpath");
@@ -221,6 +229,7 @@ static paths_t *paths_of(lua_State *L) {
   if (paths != NULL) {
     paths->path = strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
     paths->cpath = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    paths->hub = eddy__hub_ref(eddy__runtime_hub(rt));
   }
   lua_pop(L, 3);
   if (paths != NULL && (paths->path == NULL || paths->cpath == NULL)) {
@@ -247,7 +256,7 @@ static eddy__pool_t *pool_of(lua_State *L, eddy_runtime_t *rt) {
   if (rt->pool != NULL)
     return rt->pool;
   eddy_group_t *g = rt->opts.group;
-  paths_t *paths = paths_of(L);
+  paths_t *paths = paths_of(L, rt);
   if (g == NULL) {
     rt->pool = new_pool(paths, rt->opts.task_threads);
     rt->owns_pool = 1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/group.h"
+#include "../core/hub.h"
 #include "bindings.h"
 
 /* info() -> thread, threads, worker, workers (1, 1 outside a worker
@@ -105,6 +106,9 @@ static int run_group(eddy_runtime_t *rt, void *arg) {
     rt->end = EDDY_ELUA;
     return 1;
   }
+  /* Queues and topics outlive a run: the group's threads see those of
+     the runtime's earlier runs and of its pool. */
+  eddy__hub_replace(&g->hub, rt->hub);
   /* A pool the runtime made in an earlier run stays its own (it goes on
      using it); a pool it takes from the group goes with the group. */
   eddy__pool_t *own_pool = rt->pool;

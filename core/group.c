@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "hub.h"
 #include "shared.h"
 
 eddy_group_t *eddy_group_new(int threads) {
@@ -20,7 +21,9 @@ eddy_group_t *eddy_group_new(int threads) {
     return NULL;
   g->threads = threads;
   g->members = calloc((size_t)threads, sizeof *g->members);
-  if (g->members == NULL || uv_mutex_init(&g->lock) != 0) {
+  if (g->members == NULL || (g->hub = eddy__hub_new()) == NULL ||
+      uv_mutex_init(&g->lock) != 0) {
+    eddy__hub_unref(g->hub);
     free(g->members);
     free(g);
     return NULL;
@@ -37,6 +40,7 @@ void eddy_group_free(eddy_group_t *g) {
     return;
   eddy__pool_free(g->pool);
   eddy__shmaps_free(g->shmaps);
+  eddy__hub_unref(g->hub);
   uv_mutex_destroy(&g->lock);
   free(g->members);
   free(g->ports);

@@ -1,15 +1,14 @@
 /*
  * mqueue.c: memory queues (see mqueue.h). One lock per queue guards its
- * lists and its waiters. The registry of names is the one piece of state
- * that belongs to the process rather than to a runtime: task-pool threads
- * have no runtime, and the issue asks for queues that every thread of the
- * process shares; it is made once, under pthread_once.
+ * lists and its waiters; the hub's lock guards its list of queues, and is
+ * taken under a queue's lock (to find a dead-letter queue), never the
+ * other way round.
  */
 #include "mqueue.h"
 
 #include "eddy.h"
+#include "hub.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +40,8 @@ typedef struct idmap_s {
 } idmap_t;
 
 struct eddy__mq_s {
-  eddy__mq_t *next_queue; /* the registry's list */
+  eddy__mq_t *next_queue; /* the hub's list */
+  eddy__hub_t *hub;       /* which owns the queue */
   char name[EDDY__MQ_NAME];
   eddy__mq_opts_t opts;
   uv_mutex_t lock;      /* guards all below */
@@ -55,17 +55,6 @@ struct eddy__mq_s {
   eddy__xwaitq_t takers; /* tasks waiting for a message */
   eddy__xwaitq_t givers; /* tasks waiting for room */
 };
-
-static struct {
-  pthread_once_t once;
-  uv_mutex_t lock;
-  eddy__mq_t *queues;
-} registry = {PTHREAD_ONCE_INIT};
-
-static void registry_init(void) {
-  if (uv_mutex_init(&registry.lock) != 0)
-    abort();
-}
 
 static uint64_t now_ms(void) {
   return uv_hrtime() / 1000000;
@@ -169,17 +158,17 @@ static msg_t *idmap_take(idmap_t *map, uint64_t id) {
 }
 
 /* ======================================================================= */
-/* The registry */
+/* Names */
 
 static int is_dead_name(const char *name) {
   size_t n = strlen(name);
   return n >= 5 && strcmp(name + n - 5, ".dead") == 0;
 }
 
-/* Under the registry's lock. */
-static eddy__mq_t *find_or_make(const char *name, const eddy__mq_opts_t *opts,
-                                int *err) {
-  for (eddy__mq_t *q = registry.queues; q != NULL; q = q->next_queue)
+/* Under the hub's lock. */
+static eddy__mq_t *find_or_make(eddy__hub_t *hub, const char *name,
+                                const eddy__mq_opts_t *opts, int *err) {
+  for (eddy__mq_t *q = hub->queues; q != NULL; q = q->next_queue)
     if (strcmp(q->name, name) == 0)
       return q;
   eddy__mq_t *q = calloc(1, sizeof *q);
@@ -195,21 +184,43 @@ static eddy__mq_t *find_or_make(const char *name, const eddy__mq_opts_t *opts,
     q->opts.max_attempts = 0; /* ... nor dropped */
   }
   q->next_id = 1;
-  q->next_queue = registry.queues;
-  registry.queues = q;
+  q->hub = hub;
+  q->next_queue = hub->queues;
+  hub->queues = q;
   return q;
 }
 
-int eddy__mq_open(const char *name, const eddy__mq_opts_t *opts,
-                  eddy__mq_t **out) {
+int eddy__mq_open(eddy__hub_t *hub, const char *name,
+                  const eddy__mq_opts_t *opts, eddy__mq_t **out) {
   if (name[0] == '\0' || strlen(name) + 5 >= EDDY__MQ_NAME)
     return EDDY_EINVAL;
-  pthread_once(&registry.once, registry_init);
   int err = 0;
-  uv_mutex_lock(&registry.lock);
-  *out = find_or_make(name, opts, &err);
-  uv_mutex_unlock(&registry.lock);
+  uv_mutex_lock(&hub->lock);
+  *out = find_or_make(hub, name, opts, &err);
+  uv_mutex_unlock(&hub->lock);
   return *out != NULL ? 0 : err;
+}
+
+static void free_msgs(list_t *l) {
+  msg_t *m = l->head;
+  while (m != NULL) {
+    msg_t *next = m->next;
+    free(m);
+    m = next;
+  }
+}
+
+void eddy__mq_free_all(eddy__mq_t *q) {
+  while (q != NULL) {
+    eddy__mq_t *next = q->next_queue;
+    free_msgs(&q->ready);
+    free_msgs(&q->delayed);
+    free_msgs(&q->in_flight);
+    free(q->ids.slots);
+    uv_mutex_destroy(&q->lock);
+    free(q);
+    q = next;
+  }
 }
 
 const char *eddy__mq_name(const eddy__mq_t *q) {
@@ -222,7 +233,7 @@ static eddy__mq_t *dead_of(eddy__mq_t *q) {
     char name[EDDY__MQ_NAME];
     strcpy(name, q->name);
     strcat(name, ".dead");
-    eddy__mq_open(name, &q->opts, &q->dead);
+    eddy__mq_open(q->hub, name, &q->opts, &q->dead);
   }
   return q->dead;
 }

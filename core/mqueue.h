@@ -1,8 +1,8 @@
 /*
  * mqueue.h: the memory backend of eddy.queue. A named queue of byte
- * messages that every reactor thread and task-pool thread of the process
- * sees: one registry per process, queues found by name and kept for the
- * process's life (a worker process has its own; the durable and Redis
+ * messages that every reactor thread and task-pool thread of a program
+ * sees: queues are found by name in the program's hub (hub.h) and kept
+ * for its life (a worker process has its own; the durable and Redis
  * backends serve several processes). Delivery is at least once: a popped
  * message stays in flight until acked; a nack, or a visibility deadline
  * that passes, makes it ready again after a delay; past max_attempts it
@@ -39,11 +39,16 @@ typedef struct eddy__mq_msg_s {
   size_t len;
 } eddy__mq_msg_t;
 
-/* The queue `name`: the existing one, or a new one with opts (a later
-   open's opts are ignored: the first declares the queue). 0 or an EDDY_E
-   code (INVAL for a bad name, NOMEM). Queues are never freed. */
-int eddy__mq_open(const char *name, const eddy__mq_opts_t *opts,
-                  eddy__mq_t **out);
+typedef struct eddy__hub_s eddy__hub_t;
+
+/* The queue `name` of the hub: the existing one, or a new one with opts
+   (a later open's opts are ignored: the first declares the queue). 0 or
+   an EDDY_E code (INVAL for a bad name, NOMEM). A queue lives as long as
+   its hub: whoever holds one holds a reference to the hub. */
+int eddy__mq_open(eddy__hub_t *hub, const char *name,
+                  const eddy__mq_opts_t *opts, eddy__mq_t **out);
+/* Frees a hub's list of queues and their messages (hub.c, at its end). */
+void eddy__mq_free_all(eddy__mq_t *list);
 const char *eddy__mq_name(const eddy__mq_t *q);
 
 /* 0, EDDY_EFULL, or EDDY_ENOMEM. delay_ms > 0: visible that much later. */

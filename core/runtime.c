@@ -19,6 +19,7 @@
 #include "dns.h"
 #include "curl.h"
 #include "group.h"
+#include "hub.h"
 #include "shared.h"
 #include "worker.h"
 
@@ -291,7 +292,8 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
   }
   rt->L = L;
   rt->box_ref = LUA_NOREF;
-  if (uv_loop_init(&rt->loop) != 0) {
+  if ((rt->hub = eddy__hub_new()) == NULL || uv_loop_init(&rt->loop) != 0) {
+    eddy__hub_unref(rt->hub);
     free(rt);
     return NULL;
   }
@@ -318,6 +320,10 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
   return rt;
 }
 
+eddy__hub_t *eddy__runtime_hub(eddy_runtime_t *rt) {
+  return rt->opts.group != NULL ? rt->opts.group->hub : rt->hub;
+}
+
 static void close_leftover(uv_handle_t *handle, void *arg) {
   (void)arg;
   if (!uv_is_closing(handle))
@@ -340,6 +346,8 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   rt->pool = NULL;
   eddy__shmaps_free(rt->shmaps);
   rt->shmaps = NULL;
+  eddy__hub_unref(rt->hub);
+  rt->hub = NULL;
   eddy__curl_free(rt->curl); /* its transfers were aborted with their tasks */
   rt->curl = NULL;
   if (rt->dns)

@@ -78,6 +78,7 @@ struct eddy_runtime_s {
   int owns_pool;
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
   struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
+  struct eddy__hub_s *hub;      /* queues and topics, outside a group */
   struct eddy__curl_s *curl;    /* the HTTP client's multi handle, once used */
   eddy__watchdog_t watchdog;    /* finds tasks that hold the loop */
   eddy__counters_t counters;
@@ -86,6 +87,10 @@ struct eddy_runtime_s {
 
 /* Process-wide setup, once: SIGPIPE ignored, c-ares initialised. */
 void eddy__process_init(void);
+
+/* The hub (hub.h) whose queues and topics the runtime sees: its group's,
+   or its own. */
+struct eddy__hub_s *eddy__runtime_hub(eddy_runtime_t *rt);
 
 /* Runs the loop until it is done; returns the exit status (see eddy_run). */
 int eddy__runtime_run(eddy_runtime_t *rt);

@@ -13,7 +13,6 @@
  */
 #include "sqlite_queue.h"
 
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -23,6 +22,7 @@
 #include <time.h>
 
 #include "eddy.h"
+#include "hub.h"
 
 /* What the store and its writer thread share. Freed by the pool, after
    the writer has ended (arg_free). */
@@ -36,11 +36,12 @@ typedef struct shared_s {
   atomic_uint_fast64_t ops;
 } shared_t;
 
-/* A store: made by the first open of its path in the process, freed by
-   the last close (refs, next: under the registry's lock). */
+/* A store: made by the first open of its path in the hub, freed by the
+   last close (refs, next: under the hub's lock). */
 struct eddy__sqlq_s {
   eddy__pool_t *pool;
   shared_t *shared; /* the pool's: valid while the pool is */
+  eddy__hub_t *hub; /* a reference, while the store is in its list */
   int refs;
   eddy__sqlq_t *next;
 };
@@ -500,21 +501,6 @@ static void drain_done(eddy__job_t *job) {
 static const eddy__pool_ops_t writer_ops = {writer_new, writer_free, NULL,
                                             shared_free};
 
-/* The stores of the process, by path, so that a file has one writer
-   whichever reactor thread opens it: the one piece of state here that
-   belongs to the process rather than to a runtime, made once, under
-   pthread_once (as core/mqueue.c's registry). */
-static struct {
-  pthread_once_t once;
-  uv_mutex_t lock;
-  eddy__sqlq_t *stores;
-} registry = {PTHREAD_ONCE_INIT};
-
-static void registry_init(void) {
-  if (uv_mutex_init(&registry.lock) != 0)
-    abort();
-}
-
 static eddy__sqlq_t *store_new(const char *path, int sync_full) {
   eddy__sqlq_t *q = calloc(1, sizeof *q);
   shared_t *s = calloc(1, sizeof *s);
@@ -538,38 +524,43 @@ fail:
   return NULL;
 }
 
-eddy__sqlq_t *eddy__sqlq_new(const char *path, int sync_full) {
-  pthread_once(&registry.once, registry_init);
-  uv_mutex_lock(&registry.lock);
-  eddy__sqlq_t *q = registry.stores;
+/* The stores of a hub are listed by path, so that a file has one writer
+   whichever reactor thread opens it. */
+eddy__sqlq_t *eddy__sqlq_new(eddy__hub_t *hub, const char *path,
+                            int sync_full) {
+  uv_mutex_lock(&hub->lock);
+  eddy__sqlq_t *q = hub->stores;
   while (q != NULL && strcmp(q->shared->path, path) != 0)
     q = q->next;
   if (q != NULL) {
     q->refs++;
   } else if ((q = store_new(path, sync_full)) != NULL) {
-    q->next = registry.stores;
-    registry.stores = q;
+    q->hub = eddy__hub_ref(hub);
+    q->next = hub->stores;
+    hub->stores = q;
   }
-  uv_mutex_unlock(&registry.lock);
+  uv_mutex_unlock(&hub->lock);
   return q;
 }
 
 void eddy__sqlq_free(eddy__sqlq_t *q) {
   if (q == NULL)
     return;
-  uv_mutex_lock(&registry.lock);
+  eddy__hub_t *hub = q->hub;
+  uv_mutex_lock(&hub->lock);
   int last = --q->refs == 0;
   if (last) {
-    eddy__sqlq_t **link = &registry.stores;
+    eddy__sqlq_t **link = &hub->stores;
     while (*link != q)
       link = &(*link)->next;
     *link = q->next;
   }
-  uv_mutex_unlock(&registry.lock);
+  uv_mutex_unlock(&hub->lock);
   if (!last)
     return;
   eddy__pool_free(q->pool);
   free(q);
+  eddy__hub_unref(hub);
 }
 
 void eddy__sqlq_abandon(eddy__sqlq_op_t *op) {

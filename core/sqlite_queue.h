@@ -1,7 +1,7 @@
 /*
  * sqlite_queue.h: the durable queue store of eddy.queue's SQLite backend.
  * A store is one database file (WAL mode) and one writer thread of its
- * own (one per file in the process), which runs every operation, reads
+ * own (one per file in a program's hub), which runs every operation, reads
  * included, so that no loop thread waits on the disk. Operations queued
  * while the writer is busy go into the next transaction together (group
  * commit), and each comes back to the runtime that submitted it once that
@@ -88,13 +88,16 @@ struct eddy__sqlq_op_s {
   int nmsgs;
 };
 
-/* The process's store over the file at path (one writer per file, for
-   every thread that opens it; made by the first open, whose sync_full
+typedef struct eddy__hub_s eddy__hub_t;
+
+/* The hub's store over the file at path (one writer per file, for every
+   thread that opens it; made by the first open, whose sync_full
    picks synchronous=FULL, an fsync per commit: durable against power
    loss, over NORMAL, durable against a killed process only). NULL when
    out of memory. The file is opened by the writer thread, with the first
    operation. Any thread's loop may submit to it. */
-eddy__sqlq_t *eddy__sqlq_new(const char *path, int sync_full);
+eddy__sqlq_t *eddy__sqlq_new(eddy__hub_t *hub, const char *path,
+                            int sync_full);
 /* Lets go of the store; the last one ends it: the writer ends after what
    is pending (see eddy__pool_free), whose operations come back as usual. */
 void eddy__sqlq_free(eddy__sqlq_t *q);

@@ -4,12 +4,12 @@
  */
 #include "topic.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eddy.h"
+#include "hub.h"
 
 typedef struct tmsg_s {
   atomic_int refs; /* the rings holding it */
@@ -37,28 +37,17 @@ struct eddy__topic_s {
   eddy__sub_t *subs;
 };
 
-static struct {
-  pthread_once_t once;
-  uv_mutex_t lock;
-  eddy__topic_t *topics;
-} registry = {PTHREAD_ONCE_INIT};
-
-static void registry_init(void) {
-  if (uv_mutex_init(&registry.lock) != 0)
-    abort();
-}
-
 static void msg_unref(tmsg_t *m) {
   if (atomic_fetch_sub(&m->refs, 1) == 1)
     free(m);
 }
 
-int eddy__topic_open(const char *name, eddy__topic_t **out) {
+int eddy__topic_open(eddy__hub_t *hub, const char *name,
+                     eddy__topic_t **out) {
   if (name[0] == '\0' || strlen(name) >= EDDY__TOPIC_NAME)
     return EDDY_EINVAL;
-  pthread_once(&registry.once, registry_init);
-  uv_mutex_lock(&registry.lock);
-  eddy__topic_t *t = registry.topics;
+  uv_mutex_lock(&hub->lock);
+  eddy__topic_t *t = hub->topics;
   while (t != NULL && strcmp(t->name, name) != 0)
     t = t->next_topic;
   if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
@@ -67,13 +56,22 @@ int eddy__topic_open(const char *name, eddy__topic_t **out) {
       t = NULL;
     } else {
       strcpy(t->name, name);
-      t->next_topic = registry.topics;
-      registry.topics = t;
+      t->next_topic = hub->topics;
+      hub->topics = t;
     }
   }
-  uv_mutex_unlock(&registry.lock);
+  uv_mutex_unlock(&hub->lock);
   *out = t;
   return t != NULL ? 0 : EDDY_ENOMEM;
+}
+
+void eddy__topic_free_all(eddy__topic_t *t) {
+  while (t != NULL) {
+    eddy__topic_t *next = t->next_topic;
+    uv_mutex_destroy(&t->lock);
+    free(t);
+    t = next;
+  }
 }
 
 int eddy__topic_publish(eddy__topic_t *t, const char *data, size_t len,

@@ -4,8 +4,8 @@
  * A subscriber holds a bounded ring of messages: when a slow one's ring is
  * full, the oldest message goes and the drop is counted, so memory stays
  * bounded whatever the publishers do. A message is stored once, shared by
- * the rings that hold it. The registry of topics is per process (as
- * mqueue.c's, for the same reason). Knows nothing of Lua.
+ * the rings that hold it. Topics are found by name in the program's hub
+ * (hub.h), as memory queues are. Knows nothing of Lua.
  */
 #ifndef EDDY_TOPIC_H
 #define EDDY_TOPIC_H
@@ -20,8 +20,14 @@
 typedef struct eddy__topic_s eddy__topic_t;
 typedef struct eddy__sub_s eddy__sub_t;
 
-/* 0 or an EDDY_E code (INVAL: a bad name; NOMEM). Never freed. */
-int eddy__topic_open(const char *name, eddy__topic_t **out);
+typedef struct eddy__hub_s eddy__hub_t;
+
+/* The hub's topic `name`, made on first use: 0 or an EDDY_E code (INVAL:
+   a bad name; NOMEM). A topic lives as long as its hub: whoever holds one
+   (a subscriber too) holds a reference to the hub. */
+int eddy__topic_open(eddy__hub_t *hub, const char *name, eddy__topic_t **out);
+/* Frees a hub's list of topics, which have no subscribers left. */
+void eddy__topic_free_all(eddy__topic_t *list);
 
 /* Copies the message into the ring of every subscriber, or (only > 0)
    of those made with that tag; *delivered: how many. */

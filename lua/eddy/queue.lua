@@ -26,7 +26,7 @@
 -- backoff_max, 60 s), visibility (30 s).
 --
 -- A consumer waiting on an empty queue keeps the program running (any
--- thread of the process may push): stop it when done. A task-pool job
+-- thread of the program may push): stop it when done. A task-pool job
 -- reaches a memory queue with require "eddy" when eddy.so is on its
 -- package.cpath (the Lua module face; the eddy command's pool states do
 -- not load eddy).

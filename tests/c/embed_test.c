@@ -146,6 +146,44 @@ static void test_two_runtimes(void) {
   ok(sa == 0 && sb == 0, "two runtimes run at once in two threads");
 }
 
+/* Runs code in rt with report(n) recording n; returns what it reported. */
+static int report_of(eddy_runtime_t *rt, const char *code) {
+  int seen = -1;
+  lua_State *L = eddy_lua_state(rt);
+  lua_pushlightuserdata(L, &seen);
+  lua_pushcclosure(L, host_report, 1);
+  lua_setglobal(L, "report");
+  if (eddy_load_string(rt, code, "=hub") != EDDY_OK || eddy_run(rt) != 0)
+    return -2;
+  return seen;
+}
+
+/* Memory queues and topics belong to a runtime (or its group), not to
+   the process: two runtimes a host makes apart do not see each other's. */
+static void test_queues_apart(void) {
+  eddy_runtime_t *a = eddy_new(NULL), *b = eddy_new(NULL);
+  int pushed = report_of(a,
+      "local eddy = require 'eddy'\n"
+      "local q = eddy.queue.open('jobs')\n"
+      "q:push('one') q:push('two')\n"
+      "sub = eddy.pubsub.subscribe('news')\n"
+      "report((q:length()))\n");
+  int seen = report_of(b,
+      "local eddy = require 'eddy'\n"
+      "local ready = eddy.queue.open('jobs'):length()\n"
+      "local reached = eddy.pubsub.publish('news', 'hello')\n"
+      "report(ready * 10 + reached)\n");
+  int again = report_of(a,
+      "local eddy = require 'eddy'\n"
+      "report((eddy.queue.open('jobs'):length()))\n");
+  ok(pushed == 2, "a runtime's queue holds what it pushed (%d)", pushed);
+  ok(seen == 0, "another runtime's queue and topic of the same names are "
+     "its own (length*10 + subscribers = %d)", seen);
+  ok(again == 2, "the first runtime's queue is still there (%d)", again);
+  eddy_free(a);
+  eddy_free(b);
+}
+
 typedef struct log_s {
   int count;
   char last[512];
@@ -397,6 +435,7 @@ int main(int argc, char **argv) {
   test_errors();
   test_stop();
   test_two_runtimes();
+  test_queues_apart();
   test_log();
   test_args();
   ok(strcmp(eddy_version(), EDDY_VERSION) == 0, "eddy_version");

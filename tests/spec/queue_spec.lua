@@ -287,7 +287,7 @@ describe("eddy.queue", function()
     end)
   end)
 
-  it("is shared by the reactor threads of a process", function()
+  it("is shared by the reactor threads of a program", function()
     local rc, out = h.eddy_run([[
       local eddy = require "eddy"
       local q = eddy.queue.open("threads-x")
@@ -322,6 +322,31 @@ describe("eddy.queue", function()
     ]])
     assert.equal(0, rc, out)
     assert.matches("sum 5050\tfrom the pool", out)
+  end)
+
+  it("outlives a run: later runs of the Lua state, threaded or not, and its pool see the same queue", function()
+    local rc, out = h.luajit_run([[
+      local eddy = require "eddy"
+      eddy.run(function()
+        assert(eddy.task.run("fixtures.queuework", "produce", "kept", 10) == 10)
+      end)
+      local lengths = {}
+      eddy.run({ threads = 2 }, function()
+        local eddy = require "eddy"
+        if eddy.worker.thread() == 2 then
+          eddy.queue.open("kept"):push({ i = 11 })
+        end
+      end)
+      eddy.run(function()
+        local q = eddy.queue.open("kept")
+        lengths[1] = q:length()
+        local sum = 0
+        for _ = 1, 11 do local m = assert(q:pop(5)) sum = sum + m.body.i q:ack(m) end
+        print("sum " .. sum, lengths[1])
+      end)
+    ]])
+    assert.equal(0, rc, out)
+    assert.matches("sum 66	11", out)
   end)
 
   it("names its backend by option or URL, and raises for an unknown one", function()

@@ -1,6 +1,6 @@
 -- eddy.queue.memory: the default backend of eddy.queue, a queue in the
--- process's memory that every reactor thread and task-pool thread of the
--- process shares (bindings/queue.c, core/mqueue.c). Several worker
+-- program's memory that its reactor threads and task-pool threads share
+-- (bindings/queue.c, core/mqueue.c, core/hub.h). Several worker
 -- processes do not share it: use the sqlite or redis backend for that.
 -- Implements the backend interface that lua/eddy/queue.lua calls.
 require "eddy"
