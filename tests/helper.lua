@@ -102,14 +102,15 @@ function M.luajit_run(code)
   return rc, out
 end
 
--- Starts eddy with args in the background, its output in a file; returns
+-- Starts eddy with args (and env, "NAME=value ...", if given) in the
+-- background, its output in a file; returns
 -- eddy's own pid, the output file and a file where its exit status lands
 -- ("rc=N"). The pid is eddy's, not a wrapper's, so that a signal reaches
 -- it without pkill (which, run under the sanitizer preload, can hang).
-function M.start_eddy(args)
+function M.start_eddy(args, env)
   local out, status = os.tmpname(), os.tmpname()
-  local f = assert(io.popen(("sh -c '%s %s > %s 2>&1 & echo $!; wait $!; echo rc=$? > %s' &")
-    :format(M.eddy_bin, args, out, status)))
+  local f = assert(io.popen(("sh -c '%s%s %s > %s 2>&1 & echo $!; wait $!; echo rc=$? > %s' &")
+    :format(env and env .. " " or "", M.eddy_bin, args, out, status)))
   local pid = tonumber(f:read("*l"))
   f:close()
   return pid, out, status

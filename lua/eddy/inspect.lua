@@ -10,16 +10,13 @@
 -- code is, which not every program wants to tell every local user.
 
 local eddy = require "eddy"
-local c = require "eddy.c.mailbox"
-local codec = require "eddy.codec"
 local mailbox = require "eddy.mailbox"
 
 local format, concat = string.format, table.concat
 
 local M = {}
 
-local REQUEST, REPLY = "inspect", "inspect-reply"
-local PART = 48 * 1024 -- bytes of listing per datagram (64 KiB at most)
+local REQUEST = "inspect"
 
 local function listing(with_traceback)
   local lines = {}
@@ -39,21 +36,9 @@ local function listing(with_traceback)
   return concat(lines, "\n")
 end
 
--- Answers one request: the listing, in parts small enough for a datagram.
-local function answer(req)
-  if type(req) ~= "table" or type(req.pid) ~= "number" or type(req.thread) ~= "number" then return end
-  local text = listing(req.traceback)
-  local me = eddy.worker.thread()
-  local n = math.max(1, math.ceil(#text / PART))
-  for i = 1, n do
-    local data = codec.encode({ thread = me, part = i, parts = n, text = text:sub((i - 1) * PART + 1, i * PART) })
-    c.send(req.pid, req.thread, eddy.worker.id(), me, data, REPLY)
-  end
-end
-
 -- eddy.inspect.enable(): this thread answers inspectors from now on.
 function M.enable()
-  mailbox._relay(REQUEST, answer)
+  mailbox._answer(REQUEST, listing)
 end
 
 -- eddy.inspect.query(pid[, {traceback, timeout}]) → the listing of each
@@ -61,45 +46,13 @@ end
 -- when it does not allow inspection).
 function M.query(pid, opts)
   opts = opts or {}
-  local timeout = opts.timeout or 2
-  local me = eddy.worker.thread()
-  local sock, fd = c.open(me, REPLY)
-  if not sock then return nil, fd end
-  local req = codec.encode({ pid = eddy.shared.pid(), thread = me, traceback = opts.traceback })
-  local asked = 0
-  for thread = 1, 1024 do
-    if not c.send(pid, thread, 0, 0, req, REQUEST) then break end
-    asked = asked + 1
-  end
-  if asked == 0 then
-    c.close(sock)
-    return nil, "not found"
-  end
-  local ch = eddy.channel(1024)
-  local watcher = require("eddy.c.reactor").add(fd, "r", function()
-    while true do
-      local data = c.recv(sock)
-      if not data then break end
-      local ok, part = pcall(codec.decode, data)
-      if ok then ch:send(part, 0) end
-    end
-  end)
-  local texts, done, deadline = {}, 0, eddy.now() + timeout
-  while done < asked do
-    local part = ch:recv(math.max(0, deadline - eddy.now()))
-    if not part then break end
-    local t = texts[part.thread] or { parts = part.parts, got = 0 }
-    texts[part.thread] = t
-    t[part.part] = part.text
-    t.got = t.got + 1
-    if t.got == t.parts then done = done + 1 end
-  end
-  watcher:del()
-  c.close(sock)
+  local answers, asked = mailbox._ask(REQUEST, opts.traceback, pid, opts.timeout or 2)
+  if asked == 0 then return nil, "not found" end
+  local texts = {}
+  for _, answer in ipairs(answers) do texts[answer[3]] = answer[1] end
   local out = {}
   for thread = 1, asked do
-    local t = texts[thread]
-    out[#out + 1] = t and concat(t) or format("thread %d: no answer", thread)
+    out[thread] = texts[thread] or format("thread %d: no answer", thread)
   end
   return concat(out, "\n") .. "\n"
 end

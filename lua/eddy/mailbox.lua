@@ -144,6 +144,77 @@ function M._relay_all(purpose, msg, other_workers)
   return n, full
 end
 
+-- For eddy's own questions to every thread (metrics to gather, tasks to
+-- list): a thread that calls _answer(purpose, fn) answers each request
+-- of that purpose with fn(arg), any value the codec takes, sent back in
+-- parts that each fit a datagram; _ask sends the request and puts the
+-- answers together. Requests and answers go through relays, so neither
+-- side is kept running by them.
+local PART = 48 * 1024 -- bytes of an encoded answer per datagram
+local asking = {}      -- token → channel of the _ask waiting for it
+local next_token = 0
+
+function M._answer(purpose, fn)
+  M._relay(purpose, function(req)
+    if type(req) ~= "table" or type(req.pid) ~= "number" or type(req.thread) ~= "number" then
+      return
+    end
+    local data = codec.encode(fn(req.arg))
+    if not data then return end -- the asker's deadline covers it
+    local parts = math.max(1, math.ceil(#data / PART))
+    local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
+    for i = 1, parts do
+      local part = codec.encode({ token = req.token, part = i, parts = parts,
+        data = data:sub((i - 1) * PART + 1, i * PART) })
+      c.send(req.pid, req.thread, me_w, me_t, part, purpose .. "-reply")
+    end
+  end)
+end
+
+local function on_answer(msg, from_worker, from_thread)
+  local ch = type(msg) == "table" and asking[msg.token]
+  if ch then ch:send({ msg, from_worker, from_thread }, 0) end
+end
+
+-- The request to the threads that answer `purpose`: those of process pid
+-- (another program: threads 1, 2, ... up to the first that is not
+-- there), or else every other thread of every worker of this one. Returns
+-- a list of { value, worker, thread } for those that answered within
+-- timeout seconds, and how many were asked.
+function M._ask(purpose, arg, pid, timeout)
+  M._relay(purpose .. "-reply", on_answer)
+  next_token = next_token + 1
+  local token = next_token
+  local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
+  local request = { pid = shared.pid(), thread = me_t, token = token, arg = arg }
+  local ch = eddy.channel(1024)
+  asking[token] = ch
+  local asked = 0
+  if pid then
+    local data = assert(codec.encode(request))
+    while asked < 1024 and c.send(pid, asked + 1, me_w, me_t, data, purpose) do
+      asked = asked + 1
+    end
+  else
+    asked = M._relay_all(purpose, request)
+  end
+  local answers, parts, deadline = {}, {}, eddy.now() + timeout
+  while #answers < asked do
+    local item = ch:recv(math.max(0, deadline - eddy.now()))
+    if not item then break end
+    local msg, from = item[1], item[2] .. ":" .. item[3]
+    local got = parts[from] or { n = 0 }
+    parts[from] = got
+    got[msg.part], got.n = msg.data, got.n + 1
+    if got.n == msg.parts then
+      local ok, value = pcall(codec.decode, table.concat(got))
+      if ok then answers[#answers + 1] = { value, item[2], item[3] } end
+    end
+  end
+  asking[token] = nil
+  return answers, asked
+end
+
 -- Closes this thread's mailbox (it no longer keeps the program running).
 function M.close()
   if not box then return end

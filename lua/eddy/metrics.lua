@@ -8,10 +8,7 @@
 
 local inspect = require "eddy.c.inspect"
 local threads_c = require "eddy.c.threads"
-local mailbox_c = require "eddy.c.mailbox"
 local eddy = require "eddy"
-local codec = require "eddy.codec"
-local shared = require "eddy.shared"
 local mailbox = require "eddy.mailbox"
 
 local eddy_worker = eddy.worker
@@ -392,66 +389,24 @@ end
 -- Every thread and worker process
 --
 -- A thread that serves metrics (route) also answers the other threads'
--- requests for its families, on a mailbox of its own; a scrape that
--- reaches any thread then gathers them all, so that a scraper sees the
--- whole program whichever thread its connection lands on.
-
-local PART = 40 * 1024 -- bytes of sample lines per reply datagram
-local pending = {}     -- token → channel of the scrape waiting for it
-local next_token = 0
-
-local function reply_to(req)
-  if type(req) ~= "table" or type(req.pid) ~= "number" then return end
-  local fams, parts, size, current = collect(), {}, 0, {}
-  for _, fam in ipairs(fams) do
-    for _, l in ipairs(fam.lines) do size = size + #l end
-    current[#current + 1] = fam
-    if size > PART then
-      parts[#parts + 1], current, size = current, {}, 0
-    end
-  end
-  if #current > 0 or #parts == 0 then parts[#parts + 1] = current end
-  local me_w, me_t = eddy_worker.id(), eddy_worker.thread()
-  for i, part in ipairs(parts) do
-    local data = codec.encode({ token = req.token, part = i, parts = #parts, fams = part })
-    if data then mailbox_c.send(req.pid, req.thread, me_w, me_t, data, "metrics-reply") end
-  end
-end
-
-local function on_reply(msg, from_worker, from_thread)
-  local ch = type(msg) == "table" and pending[msg.token]
-  if ch then ch:send({ msg, from_worker .. ":" .. from_thread }, 0) end
-end
+-- requests for its families (eddy.mailbox's _answer and _ask); a scrape
+-- that reaches any thread then gathers them all, so that a scraper sees
+-- the whole program whichever thread its connection lands on.
 
 local serving = false
 local function serve_others()
   if serving then return end
   serving = true
-  mailbox._relay("metrics", reply_to)
-  mailbox._relay("metrics-reply", on_reply)
+  mailbox._answer("metrics", collect)
 end
 
 -- The families of every thread of every worker that serves metrics, this
 -- one's first; threads that do not answer within timeout are left out.
 local function gather(timeout)
   local fams = collect()
-  next_token = next_token + 1
-  local token = shared.pid() .. ":" .. eddy_worker.thread() .. ":" .. next_token
-  local ch = eddy.channel(256)
-  pending[token] = ch
-  local asked = mailbox._relay_all("metrics",
-    { pid = shared.pid(), thread = eddy_worker.thread(), token = token })
-  local left, got = {}, 0
-  local deadline = eddy.now() + timeout
-  while got < asked do
-    local item = ch:recv(math.max(0, deadline - eddy.now()))
-    if not item then break end
-    local msg, from = item[1], item[2]
-    left[from] = (left[from] or msg.parts) - 1
-    merge(fams, msg.fams)
-    if left[from] == 0 then got = got + 1 end
+  for _, answer in ipairs(mailbox._ask("metrics", nil, nil, timeout)) do
+    merge(fams, answer[1])
   end
-  pending[token] = nil
   return fams
 end
 

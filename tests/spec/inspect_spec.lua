@@ -236,6 +236,9 @@ local srv = assert(eddy.tcp.serve("127.0.0.1", 0, function(conn)
   conn:read_line()
 end))
 local c = assert(eddy.tcp.connect("127.0.0.1", srv:port()))
+for _ = 1, tonumber(os.getenv("SLEEPERS") or 0) do
+  eddy.spawn(function() eddy.sleep(60) end)
+end
 print("ready " .. eddy.worker.thread())
 io.stdout:flush()
 eddy.sleep(tonumber(os.getenv("HOLD") or 10))
@@ -243,12 +246,12 @@ c:close()
 srv:close()
 ]]
 
-  local function start(options)
+  local function start(options, env)
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
     f:write(SERVER)
     f:close()
-    local pid, out = h.start_eddy(options .. " " .. path)
+    local pid, out = h.start_eddy(options .. " " .. path, env)
     return pid, out, path
   end
 
@@ -268,6 +271,20 @@ srv:close()
     assert.equal(2, count(text, "blocked%s+sleep"), text)
     assert.equal(0, rc2, with_tb)
     assert.matches("in function 'read_line'", with_tb)
+  end)
+
+  it("puts together a listing too long for one datagram", function()
+    local pid, out, path = start("--allow-inspect --threads 2", "SLEEPERS=2000")
+    h.wait_for(out, "ready 1")
+    h.wait_for(out, "ready 2")
+    local rc, text = h.sh(h.eddy_bin .. " --inspect " .. pid)
+    h.sh("kill " .. pid)
+    h.wait_exit(pid)
+    os.remove(path)
+    assert.equal(0, rc, text)
+    assert.is_true(#text > 2 * 64 * 1024, #text)
+    -- the 2000 sleepers and the main task's sleep, in each thread
+    assert.equal(2 * 2001, count(text, "blocked%s+sleep"))
   end)
 
   it("is refused by a program that did not allow it", function()
