@@ -247,6 +247,48 @@ static int store_length(lua_State *L) {
   return op ? submit(L, check_store(L), op, -1) : 2;
 }
 
+/* store:version(queue) -> n: read before a look that may end in a wait,
+   so that a change made meanwhile ends the wait at once. */
+static int store_version(lua_State *L) {
+  store_t *s = check_store(L);
+  const char *queue = luaL_checkstring(L, 2);
+  int64_t version = s->q != NULL ? eddy__sqlq_version(s->q, queue) : 0;
+  if (version < 0)
+    return luaL_error(L, "eddy.queue.sqlite: out of memory");
+  lua_pushnumber(L, (lua_Number)version);
+  return 1;
+}
+
+/* store:wait(queue, room, seen[, timeout]) -> true (look again) | nil,
+   "timeout" / "cancelled" / "closed": waits, in any thread, for a commit
+   that brings the queue something to take (room: makes room in it). */
+static int store_wait(lua_State *L) {
+  eddy_runtime_t *rt = eddyL_runtime(L);
+  store_t *s = check_store(L);
+  const char *queue = luaL_checkstring(L, 2);
+  int room = lua_toboolean(L, 3);
+  lua_Number seen = luaL_checknumber(L, 4);
+  int64_t timeout = eddyL_opttimeout(L, 5, -1);
+  if (s->q == NULL)
+    return eddyL_error(L, EDDY_ECLOSED);
+  eddy__task_t *t = eddyL_begin_wait(L, rt, &eddy__xwait_ops);
+  if (t == NULL)
+    return eddy__task_yield(&rt->sched, L);
+  int err;
+  eddy__xwaiter_t *w =
+      eddy__sqlq_wait(s->q, queue, room, (uint64_t)seen, rt, t, &err);
+  return eddyL_xwait(L, rt, t, w, err, timeout);
+}
+
+/* store:wake_all(queue): every task waiting on the queue looks again. */
+static int store_wake_all(lua_State *L) {
+  store_t *s = check_store(L);
+  const char *queue = luaL_checkstring(L, 2);
+  if (s->q != NULL)
+    eddy__sqlq_wake_all(s->q, queue);
+  return 0;
+}
+
 /* store:stats() -> { commits, ops } (nil when closed) */
 static int store_stats(lua_State *L) {
   store_t *s = check_store(L);
@@ -293,6 +335,8 @@ static const luaL_Reg store_methods[] = {
     {"ensure", store_ensure}, {"push", store_push},
     {"pop", store_pop},       {"ack", store_ack},
     {"nack", store_nack},     {"length", store_length},
+    {"version", store_version}, {"wait", store_wait},
+    {"wake_all", store_wake_all},
     {"stats", store_stats},   {"close", store_close},
     {NULL, NULL},
 };

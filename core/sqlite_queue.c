@@ -29,6 +29,7 @@
 typedef struct shared_s {
   char *path;
   int sync_full;
+  eddy__hub_t *hub;         /* a reference: where commits are signalled */
   uv_mutex_t lock;          /* guards pending and draining */
   eddy__sqlq_op_t *pending; /* submitted, not yet run: newest first */
   int draining;             /* a drain job is queued or running */
@@ -41,7 +42,6 @@ typedef struct shared_s {
 struct eddy__sqlq_s {
   eddy__pool_t *pool;
   shared_t *shared; /* the pool's: valid while the pool is */
-  eddy__hub_t *hub; /* a reference, while the store is in its list */
   int refs;
   eddy__sqlq_t *next;
 };
@@ -190,6 +190,7 @@ static void writer_free(void *state) {
 static void shared_free(void *arg) {
   shared_t *s = arg;
   uv_mutex_destroy(&s->lock);
+  eddy__hub_unref(s->hub);
   free(s->path);
   free(s);
 }
@@ -433,6 +434,60 @@ static eddy__sqlq_op_t *take_pending(shared_t *s) {
   return rev;
 }
 
+/* ======================================================================= */
+/* Signals: a queue's change wakes its waiters in every thread (hub.h) */
+
+typedef struct signal_name_s {
+  char *name;
+  size_t len;
+  char room[256];
+} signal_name_t;
+
+/* The hub's signal for a queue of the file: "<path>\0<queue>". NULL when
+   out of memory. */
+static const char *signal_name(signal_name_t *sn, const char *path,
+                               const char *queue) {
+  size_t plen = strlen(path), qlen = strlen(queue);
+  sn->len = plen + 1 + qlen;
+  sn->name = sn->len <= sizeof sn->room ? sn->room : malloc(sn->len);
+  if (sn->name != NULL) {
+    memcpy(sn->name, path, plen + 1);
+    memcpy(sn->name + plen + 1, queue, qlen);
+  }
+  return sn->name;
+}
+
+static void signal_name_free(signal_name_t *sn) {
+  if (sn->name != sn->room)
+    free(sn->name);
+}
+
+static void signal_queue(shared_t *s, const char *queue, int givers) {
+  signal_name_t sn;
+  if (signal_name(&sn, s->path, queue) != NULL)
+    eddy__hub_signal(s->hub, sn.name, sn.len, givers, 0);
+  signal_name_free(&sn);
+}
+
+/* After a commit: what each op changed is there for others to see. A
+   push, or a delivery made ready again, is for a taker; an ack, or a
+   move to the dead letters, makes room for a giver. */
+static void signal_batch(shared_t *s, eddy__sqlq_op_t *batch) {
+  for (eddy__sqlq_op_t *op = batch; op != NULL; op = op->next) {
+    if (op->rc != 0)
+      continue;
+    if (op->kind == EDDY__SQLQ_PUSH) {
+      signal_queue(s, op->queue, 0);
+    } else if (op->kind == EDDY__SQLQ_ACK) {
+      signal_queue(s, op->queue, 1);
+    } else if (op->kind == EDDY__SQLQ_NACK) {
+      signal_queue(s, op->queue, op->dead_lettered);
+      if (op->dead_lettered)
+        signal_queue(s, op->dead, 0);
+    }
+  }
+}
+
 /* Runs a batch of ops in one transaction. */
 static void run_batch(writer_t *w, eddy__sqlq_op_t *batch) {
   eddy__sqlq_op_t *op;
@@ -461,7 +516,9 @@ static void run_batch(writer_t *w, eddy__sqlq_op_t *batch) {
       clear_msgs(op);
     }
     run(w->stmt[S_ROLLBACK]);
+    return;
   }
+  signal_batch(w->shared, batch);
 }
 
 /* Hands each op of the list back to its runtime. */
@@ -501,15 +558,18 @@ static void drain_done(eddy__job_t *job) {
 static const eddy__pool_ops_t writer_ops = {writer_new, writer_free, NULL,
                                             shared_free};
 
-static eddy__sqlq_t *store_new(const char *path, int sync_full) {
+static eddy__sqlq_t *store_new(eddy__hub_t *hub, const char *path,
+                               int sync_full) {
   eddy__sqlq_t *q = calloc(1, sizeof *q);
   shared_t *s = calloc(1, sizeof *s);
   if (q == NULL || s == NULL || (s->path = strdup(path)) == NULL ||
       uv_mutex_init(&s->lock) != 0)
     goto fail;
   s->sync_full = sync_full;
+  s->hub = eddy__hub_ref(hub);
   q->pool = eddy__pool_new(1, &writer_ops, s);
   if (q->pool == NULL) {
+    eddy__hub_unref(hub);
     uv_mutex_destroy(&s->lock);
     goto fail;
   }
@@ -534,8 +594,7 @@ eddy__sqlq_t *eddy__sqlq_new(eddy__hub_t *hub, const char *path,
     q = q->next;
   if (q != NULL) {
     q->refs++;
-  } else if ((q = store_new(path, sync_full)) != NULL) {
-    q->hub = eddy__hub_ref(hub);
+  } else if ((q = store_new(hub, path, sync_full)) != NULL) {
     q->next = hub->stores;
     hub->stores = q;
   }
@@ -546,7 +605,7 @@ eddy__sqlq_t *eddy__sqlq_new(eddy__hub_t *hub, const char *path,
 void eddy__sqlq_free(eddy__sqlq_t *q) {
   if (q == NULL)
     return;
-  eddy__hub_t *hub = q->hub;
+  eddy__hub_t *hub = q->shared->hub;
   uv_mutex_lock(&hub->lock);
   int last = --q->refs == 0;
   if (last) {
@@ -560,7 +619,6 @@ void eddy__sqlq_free(eddy__sqlq_t *q) {
     return;
   eddy__pool_free(q->pool);
   free(q);
-  eddy__hub_unref(hub);
 }
 
 void eddy__sqlq_abandon(eddy__sqlq_op_t *op) {
@@ -638,4 +696,34 @@ int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
     fail(o, "sqlite", "out of memory");
   post_all(list);
   return 0;
+}
+
+int64_t eddy__sqlq_version(eddy__sqlq_t *q, const char *queue) {
+  signal_name_t sn;
+  int64_t version = -1;
+  if (signal_name(&sn, q->shared->path, queue) != NULL)
+    version = eddy__hub_version(q->shared->hub, sn.name, sn.len);
+  signal_name_free(&sn);
+  return version;
+}
+
+eddy__xwaiter_t *eddy__sqlq_wait(eddy__sqlq_t *q, const char *queue,
+                                 int givers, uint64_t seen,
+                                 eddy_runtime_t *rt, eddy__task_t *t,
+                                 int *err) {
+  signal_name_t sn;
+  eddy__xwaiter_t *w = NULL;
+  *err = EDDY_ENOMEM;
+  if (signal_name(&sn, q->shared->path, queue) != NULL)
+    w = eddy__hub_wait(q->shared->hub, sn.name, sn.len, givers, seen, rt, t,
+                       err);
+  signal_name_free(&sn);
+  return w;
+}
+
+void eddy__sqlq_wake_all(eddy__sqlq_t *q, const char *queue) {
+  signal_name_t sn;
+  if (signal_name(&sn, q->shared->path, queue) != NULL)
+    eddy__hub_signal(q->shared->hub, sn.name, sn.len, 0, 1);
+  signal_name_free(&sn);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "xwait.h"
 
 typedef struct eddy__sqlq_s eddy__sqlq_t;
 typedef struct eddy__sqlq_op_s eddy__sqlq_op_t;
@@ -117,5 +118,22 @@ void eddy__sqlq_stats(eddy__sqlq_t *q, uint64_t *commits, uint64_t *ops);
 /* Queues op from rt's loop thread. Returns 0 or an EDDY_E code. */
 int eddy__sqlq_submit(eddy__sqlq_t *q, eddy_runtime_t *rt,
                       eddy__sqlq_op_t *op);
+
+/*
+ * Waiting for a queue of the file to change, from any thread of the hub
+ * (see the signals of hub.h): each commit signals the queues its ops
+ * changed (a push or a message made ready again for takers, an ack or a
+ * move to the dead letters for givers). Another process's commits are
+ * not seen: its waiters look again from time to time.
+ */
+/* The queue's version, read before a look; -1 when out of memory. */
+int64_t eddy__sqlq_version(eddy__sqlq_t *q, const char *queue);
+/* As eddy__hub_wait. */
+eddy__xwaiter_t *eddy__sqlq_wait(eddy__sqlq_t *q, const char *queue,
+                                 int givers, uint64_t seen,
+                                 eddy_runtime_t *rt, eddy__task_t *t,
+                                 int *err);
+/* Wakes every waiter of the queue (one of its handles closed). */
+void eddy__sqlq_wake_all(eddy__sqlq_t *q, const char *queue);
 
 #endif

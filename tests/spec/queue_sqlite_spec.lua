@@ -64,7 +64,7 @@ describe("eddy.queue.sqlite", function()
     end)
   end)
 
-  it("reactor threads of one process share the file's one writer", function()
+  it("reactor threads of one program share the file's one writer", function()
     local path = dir .. "/threads.db"
     local rc, out = h.eddy_run([[
       local b = assert(require("eddy.queue.sqlite").open("t", { path = "]] .. path .. [[" }))
@@ -88,6 +88,37 @@ describe("eddy.queue.sqlite", function()
     assert.equal(200, total)
     -- The writer's counts take both threads' 200 pushes, pops and acks.
     assert.is_true(most >= 600, out)
+  end)
+
+  it("wakes a pop waiting in one thread for a push from another, and a push waiting for room for an ack, long before the poll", function()
+    local path = dir .. "/wake.db"
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local b = assert(require("eddy.queue.sqlite").open("w", { path = "]] .. path .. [[", poll = 30, max = 1 }))
+      if eddy.worker.thread() == 1 then
+        eddy.sleep(0.3) -- thread 2 is waiting by then
+        assert(b:push("first"))
+        local t0 = eddy.now()
+        assert(b:push("second", { timeout = 20 })) -- full until thread 2 acks
+        print(("room after %.1f s"):format(eddy.now() - t0))
+      else
+        local t0 = eddy.now()
+        local m = assert(b:pop(20))
+        print(("popped %s after %.1f s"):format(m.payload, eddy.now() - t0))
+        eddy.sleep(0.3) -- thread 1 is waiting for room by then
+        assert(b:ack(m.id))
+        m = assert(b:pop(20))
+        assert(b:ack(m.id))
+        print("then " .. m.payload)
+      end
+      b:close()
+    ]], "", "--threads 2")
+    assert.equal(0, rc, out)
+    local popped = tonumber(out:match("popped first after ([%d.]+) s"))
+    local room = tonumber(out:match("room after ([%d.]+) s"))
+    assert.is_true(popped ~= nil and popped < 10, out)
+    assert.is_true(room ~= nil and room < 10, out)
+    assert.matches("then second", out)
   end)
 
   it("a pop keeps to its timeout while another process holds the file's lock", function()

@@ -17,11 +17,12 @@
 -- share an fsync per ~32 messages); alone, a push waits for its fsync.
 --
 -- Several processes may share a file (SQLite serializes their writers'
--- transactions); within a process, every reactor thread that opens it
--- goes through the one writer of that path. A pop
--- waiting on an empty queue is woken at once by a push from its own
--- thread, and otherwise looks again every `poll` seconds (or when a delayed
--- message falls due). The backend interface (push, pop, pop_batch, ack,
+-- transactions); within a program, every reactor thread that opens it
+-- goes through the one writer of that path. A pop waiting on an empty
+-- queue is woken at once by a push committed in any thread of the program
+-- (a push waiting for room, by an ack), and looks again every `poll`
+-- seconds for what other processes commit (or when a delayed message
+-- falls due). The backend interface (push, pop, pop_batch, ack,
 -- nack, length, close) is eddy.queue's: eddy.queue.open(name,
 -- {backend = "sqlite", path = ...}) or {backend = "sqlite:///path"}.
 
@@ -29,22 +30,18 @@ local c = require "eddy.c.sqlite_queue"
 local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
 
-local type, error, pairs, setmetatable, tostring = type, error, pairs, setmetatable, tostring
+local type, error, setmetatable, tostring = type, error, setmetatable, tostring
 local math_min = math.min
-local now, suspend, wake = task.now, task.suspend, task.wake
-local waitq = require("eddy.sync")._waiters
+local now = task.now
 
 local M = { _VERSION = "0.1.0" }
 
 local DEFAULT_PATH = "eddy_queues.db"
 local DEFAULT_POLL = 0.05
 
--- This thread's handles on the process's stores (one per path, in C), by
+-- This thread's handles on the program's stores (one per path, in C), by
 -- path: { store, refs }.
 local stores = {}
--- The open backends of this thread, by path and queue name, so that a
--- push wakes the pops of every backend of that queue.
-local peers = {}
 
 local Backend = {}
 Backend.__index = Backend
@@ -65,7 +62,7 @@ local function path_of(opts)
 end
 
 -- This thread's handle on the store for path; the first open of the path
--- in the process sets its `synchronous`.
+-- in the program sets its `synchronous`.
 local function acquire(path, full)
   local s = stores[path]
   if s == nil then
@@ -88,27 +85,11 @@ end
 -- ======================================================================
 -- Waiting: pops for a push, pushes for room
 
--- Wakes the first live waiter of kind ("_pops" or "_pushes") among the
--- backends of key.
-local function wake_one(key, kind)
-  local set = peers[key]
-  if set == nil then return end
-  for b in pairs(set) do
-    local list = b[kind]
-    while #list > 0 do
-      local w = waitq.shift(list)
-      if wake(w.slot, w.gen, true) then return end
-    end
-  end
-end
-
--- Waits up to `wait` seconds on the list: true when woken or when the
--- time is up; nil, err when cancelled or closed.
-local function wait_on(self, list, wait, what)
-  local w = waitq.new()
-  waitq.push(list, w)
-  local ok, err = suspend(wait, what)
-  if not ok then waitq.remove(list, w) end
+-- Waits up to `wait` seconds for the queue to change past version seen
+-- (room: for room in it): true when it did or the time is up (look
+-- again); nil, err when cancelled or closed.
+local function wait_change(self, room, seen, wait)
+  local ok, err = self._store:wait(self._name, room, seen, wait)
   if self._closed then return nil, "closed" end
   if not ok and err ~= "timeout" then return nil, err end
   return true
@@ -146,9 +127,6 @@ function M.open(name, opts)
   end
   self._dead = name .. ".dead"
   self._path = path
-  self._key = path .. "\0" .. name
-  self._pops = {}
-  self._pushes = {}
   self._tokens = {} -- id -> the delivery popped here, for ack and nack
   self._store = acquire(path, sync == "full")
   local ok, err = self._store:ensure(name, self._dead)
@@ -156,12 +134,6 @@ function M.open(name, opts)
     release(path)
     return nil, err
   end
-  local set = peers[self._key]
-  if set == nil then
-    set = setmetatable({}, { __mode = "k" })
-    peers[self._key] = set
-  end
-  set[self] = true
   return self
 end
 
@@ -174,15 +146,13 @@ function Backend:push(payload, opts)
     -- The store's own wait is bounded too: a writer held up by another
     -- process's lock must not hold this push long past its deadline (the
     -- store gets a second at least to answer, as a look takes one trip).
+    local seen = self._store:version(self._name)
     local id, err = self._store:push(self._name, payload, delay, self._max, store_wait(deadline))
-    if id then
-      wake_one(self._key, "_pops")
-      return id
-    end
+    if id then return id end
     if err ~= "full" or deadline == nil then return nil, err end
     local wait = next_wait(self, deadline)
     if wait == nil then return nil, "full" end
-    local ok, werr = wait_on(self, self._pushes, wait, "queue push")
+    local ok, werr = wait_change(self, true, seen, wait)
     if not ok then return nil, werr end
   end
 end
@@ -194,6 +164,7 @@ function Backend:pop_batch(n, timeout)
   local deadline = timeout and now() + timeout or nil
   while true do
     if self._closed then return nil, "closed" end
+    local seen = self._store:version(self._name)
     local msgs, err, due = self._store:pop(self._name, self._dead, n,
       self._visibility, self._max_attempts, store_wait(deadline))
     if msgs then
@@ -204,7 +175,7 @@ function Backend:pop_batch(n, timeout)
     if err ~= "empty" then return nil, err end
     local wait = next_wait(self, deadline, due)
     if wait == nil then return nil, "timeout" end
-    local ok, werr = wait_on(self, self._pops, wait, "queue pop")
+    local ok, werr = wait_change(self, false, seen, wait)
     if not ok then return nil, werr end
   end
 end
@@ -224,9 +195,7 @@ end
 function Backend:ack(id)
   durable.check_id(id, "number")
   if self._closed then return nil, "closed" end
-  local ok, err = self._store:ack(self._name, id, token(self, id))
-  if ok then wake_one(self._key, "_pushes") end
-  return ok, err
+  return self._store:ack(self._name, id, token(self, id))
 end
 
 -- nack(id[, delay]) -> true | nil, "not found". Past max_attempts the
@@ -237,7 +206,6 @@ function Backend:nack(id, delay)
   local ok, err = self._store:nack(self._name, self._dead, id, token(self, id),
     delay, self._max_attempts, self._backoff, self._backoff_max)
   if not ok then return nil, err end
-  if err then wake_one(self._key, "_pushes") end -- dead-lettered: room
   return true
 end
 
@@ -257,12 +225,9 @@ end
 function Backend:close()
   if self._closed then return end
   self._closed = true
-  local set = peers[self._key]
-  if set then set[self] = nil end
-  for _, list in pairs({ self._pops, self._pushes }) do
-    for i = 1, #list do wake(list[i].slot, list[i].gen, true) end
-  end
-  self._pops, self._pushes = {}, {}
+  -- This object's waiting pops and pushes look again, and see it closed
+  -- (others of the queue's look again too, and wait on).
+  self._store:wake_all(self._name)
   release(self._path)
 end
 
