@@ -38,14 +38,7 @@ static int encode_table(encoder_t *e, int idx) {
   e->path[e->depth++] = self;
   size_t narray = lua_objlen(L, idx);
   uint32_t npairs = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    lua_pop(L, 1);
-    double k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-    if (!(k >= 1 && k <= (double)narray && k == floor(k)))
-      npairs++;
-  }
-  eddy__enc_table(e->enc, (uint32_t)narray, npairs);
+  size_t count_at = eddy__enc_table_begin(e->enc, (uint32_t)narray);
   for (size_t i = 1; i <= narray; i++) {
     lua_rawgeti(L, idx, (int)i);
     int rc = encode(e, lua_gettop(L));
@@ -56,14 +49,16 @@ static int encode_table(encoder_t *e, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     double k = lua_type(L, -2) == LUA_TNUMBER ? lua_tonumber(L, -2) : 0;
-    if (!(k >= 1 && k <= (double)narray && k == floor(k)) &&
-        (encode(e, lua_gettop(L) - 1) != 0 ||
-         encode(e, lua_gettop(L)) != 0)) {
-      lua_pop(L, 2);
-      return -1;
+    if (!(k >= 1 && k <= (double)narray && k == floor(k))) {
+      if (encode(e, lua_gettop(L) - 1) != 0 || encode(e, lua_gettop(L)) != 0) {
+        lua_pop(L, 2);
+        return -1;
+      }
+      npairs++;
     }
     lua_pop(L, 1);
   }
+  eddy__enc_table_end(e->enc, count_at, npairs);
   e->depth--;
   return 0;
 }
@@ -211,9 +206,9 @@ fail:
 
 /* encode(...) -> bytes | nil, err */
 static int codec_encode(lua_State *L) {
-  char err[256];
+  char err[256], buf[512];
   eddy__enc_t enc;
-  eddy__enc_init(&enc);
+  eddy__enc_init_buffer(&enc, buf, sizeof buf);
   int n = lua_gettop(L);
   if (eddyL_encode_values(L, 1, n, &enc, err, sizeof err) != 0) {
     eddy__enc_free(&enc);

@@ -18,11 +18,14 @@ static int reserve(eddy__enc_t *e, size_t n) {
   size_t cap = e->cap ? e->cap : 64;
   while (cap - e->len < n)
     cap *= 2;
-  char *data = realloc(e->data, cap);
+  char *data = e->borrowed ? malloc(cap) : realloc(e->data, cap);
   if (data == NULL) {
     e->failed = 1;
     return -1;
   }
+  if (e->borrowed)
+    memcpy(data, e->data, e->len);
+  e->borrowed = 0;
   e->data = data;
   e->cap = cap;
   return 0;
@@ -35,8 +38,12 @@ static void put(eddy__enc_t *e, const void *p, size_t n) {
   }
 }
 
+/* The tags: one byte, most often with room for it. */
 static void put_byte(eddy__enc_t *e, char c) {
-  put(e, &c, 1);
+  if (e->len < e->cap && !e->failed)
+    e->data[e->len++] = c;
+  else
+    put(e, &c, 1);
 }
 
 static void put_varint(eddy__enc_t *e, uint64_t v) {
@@ -57,8 +64,17 @@ void eddy__enc_init(eddy__enc_t *e) {
   put_byte(e, EDDY__CODEC_FORMAT);
 }
 
+void eddy__enc_init_buffer(eddy__enc_t *e, char *buf, size_t cap) {
+  memset(e, 0, sizeof *e);
+  e->data = buf;
+  e->cap = cap;
+  e->borrowed = 1;
+  put_byte(e, EDDY__CODEC_FORMAT);
+}
+
 void eddy__enc_free(eddy__enc_t *e) {
-  free(e->data);
+  if (!e->borrowed)
+    free(e->data);
   memset(e, 0, sizeof *e);
 }
 
@@ -97,6 +113,31 @@ void eddy__enc_table(eddy__enc_t *e, uint32_t narray, uint32_t npairs) {
   put_byte(e, 'T');
   put_varint(e, narray);
   put_varint(e, npairs);
+}
+
+size_t eddy__enc_table_begin(eddy__enc_t *e, uint32_t narray) {
+  put_byte(e, 'T');
+  put_varint(e, narray);
+  put_byte(e, 0); /* the count's first byte: all of it, below 128 */
+  return e->len - 1;
+}
+
+void eddy__enc_table_end(eddy__enc_t *e, size_t at, uint32_t npairs) {
+  if (e->failed)
+    return;
+  if (npairs < 0x80) {
+    e->data[at] = (char)npairs;
+    return;
+  }
+  unsigned char b[5];
+  size_t n = 0;
+  for (uint32_t v = npairs; v != 0; v >>= 7)
+    b[n++] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+  if (reserve(e, n - 1) != 0)
+    return;
+  memmove(e->data + at + n, e->data + at + 1, e->len - at - 1);
+  memcpy(e->data + at, b, n);
+  e->len += n - 1;
 }
 
 /* ======================================================================= */

@@ -29,11 +29,16 @@ typedef struct eddy__enc_s {
   char *data;
   size_t len;
   size_t cap;
-  int failed; /* out of memory: the encoding is lost */
+  int failed;   /* out of memory: the encoding is lost */
+  int borrowed; /* data is the caller's buffer until it outgrows it */
 } eddy__enc_t;
 
 /* Starts an encoding: writes the format byte. */
 void eddy__enc_init(eddy__enc_t *e);
+/* The same, into the caller's buffer of cap bytes (on its stack: most
+   encodings are small) until it needs more, when it moves to the heap.
+   eddy__enc_free frees only what is on the heap. */
+void eddy__enc_init_buffer(eddy__enc_t *e, char *buf, size_t cap);
 void eddy__enc_free(eddy__enc_t *e);
 void eddy__enc_nil(eddy__enc_t *e);
 void eddy__enc_boolean(eddy__enc_t *e, int b);
@@ -41,6 +46,10 @@ void eddy__enc_number(eddy__enc_t *e, double n);
 void eddy__enc_string(eddy__enc_t *e, const char *s, size_t len);
 /* A table: then narray values and npairs keys and values follow. */
 void eddy__enc_table(eddy__enc_t *e, uint32_t narray, uint32_t npairs);
+/* The same for an encoder that counts the pairs as it writes them: begin
+   returns where the count goes, and end writes it there. */
+size_t eddy__enc_table_begin(eddy__enc_t *e, uint32_t narray);
+void eddy__enc_table_end(eddy__enc_t *e, size_t at, uint32_t npairs);
 
 typedef enum eddy__dec_type_e {
   EDDY__DEC_NIL,

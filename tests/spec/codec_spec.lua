@@ -185,6 +185,18 @@ describe("eddy.codec round trips", function()
     assert.equal("ET\1\0T\0\1s\1ai\2", codec.encode({ a = 1 }))
   end)
 
+  it("hashes of 127, 128 and 20,000 pairs, nested in a large table, with the canonical count", function()
+    for _, n in ipairs({ 127, 128, 16383, 16384, 20000 }) do
+      local t = {}
+      for i = 1, n do t["k" .. i] = i end
+      local outer = { "before", t, x = { "after" } }
+      assert.same(outer, rt1(outer))
+      -- the count is written as few bytes as it takes, as for narray
+      local s = codec.encode({ [true] = t })
+      assert.equal("ET\1\0T\0\1tT\0" .. varint(n), s:sub(1, 10 + #varint(n)))
+    end
+  end)
+
   it("boolean keys and float keys", function()
     local t = { [true] = "yes", [false] = "no", [1.5] = "one and a half",
                 [-0.25] = "neg", [2^60] = "big", [math.huge] = "inf",
