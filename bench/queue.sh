@@ -10,7 +10,9 @@
 #     latency of one push+pop+ack at a time (three transactions each);
 #   Redis Streams: eddy's push (XADD) against redis-benchmark's XADD with
 #     as many clients as eddy has tasks, and eddy's pop+ack against the
-#     same XADD figure (a pop+ack is an XREADGROUP and a script).
+#     same XADD figure (a pop+ack is an XREADGROUP and a script); then a
+#     message's whole cycle (push, pop, ack) against redis-benchmark
+#     running the same commands (XADD, XREADGROUP, XACK) one after another.
 # The database file lives on disk (mktemp under /var/tmp), not tmpfs, so
 # that fsync costs what it costs. A redis-server of its own is started by
 # scripts/servers.sh.
@@ -67,5 +69,20 @@ for round in $(seq "$ROUNDS"); do
     e=$(get $m "$dir/eddy.out")
     echo "| redis | $m (msg/s) vs redis-benchmark XADD -c $C | $(fmt "$e") | $(fmt "$rb") | $(ratio "$e" "$rb") |"
   done
+  # The same command mix: what a message costs redis-benchmark going
+  # through XADD, XREADGROUP (one new entry each) and XACK, one after the
+  # other, against eddy's push then pop+ack of a message.
+  redis-cli -p "$port" DEL benchs > /dev/null
+  redis-cli -p "$port" XGROUP CREATE benchs g '$' MKSTREAM > /dev/null
+  redis-benchmark -p "$port" -n "$N" -c "$C" --csv XADD benchs '*' p \
+    xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx > /dev/null
+  rread=$(redis-benchmark -p "$port" -n "$N" -c "$C" --csv XREADGROUP GROUP g c \
+    COUNT 1 STREAMS benchs '>' | awk -F'"' 'NR == 2 { print $4 }')
+  rack=$(redis-benchmark -p "$port" -n "$N" -c "$C" --csv XACK benchs g 0-1 \
+    | awk -F'"' 'NR == 2 { print $4 }')
+  ref=$(awk -v a="$rb" -v b="$rread" -v c="$rack" 'BEGIN { print 1 / (1/a + 1/b + 1/c) }')
+  cycle=$(awk -v a="$(get push_rate "$dir/eddy.out")" -v b="$(get popack_rate "$dir/eddy.out")" \
+    'BEGIN { print 1 / (1/a + 1/b) }')
+  echo "| redis | push+pop+ack (msg/s) vs redis-benchmark XADD+XREADGROUP+XACK -c $C ($(fmt "$rb"), $(fmt "$rread"), $(fmt "$rack")/s) | $(fmt "$cycle") | $(fmt "$ref") | $(ratio "$cycle" "$ref") |"
   echo "| redis | lat_p50_ms / lat_p99_ms (push+pop+ack) | $(awk -v a="$(get lat_p50_ms "$dir/eddy.out")" -v b="$(get lat_p99_ms "$dir/eddy.out")" 'BEGIN { printf "%.2f / %.2f", a, b }') | | |"
 done

@@ -108,7 +108,7 @@ static int run_group(eddy_runtime_t *rt, void *arg) {
   }
   /* Queues and topics outlive a run: the group's threads see those of
      the runtime's earlier runs and of its pool. */
-  eddy__hub_replace(&g->hub, rt->hub);
+  eddy__hub_replace(&g->hub, eddy__runtime_hub(rt));
   /* A pool the runtime made in an earlier run stays its own (it goes on
      using it); a pool it takes from the group goes with the group. */
   eddy__pool_t *own_pool = rt->pool;

@@ -16,7 +16,10 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
-local REQUEST = "inspect"
+-- Named for the version of the request and the answer, so that an
+-- inspector and a program of other versions find no one to talk to
+-- rather than misread each other.
+local REQUEST = "inspect.2"
 
 local function listing(with_traceback)
   local lines = {}
@@ -47,9 +50,12 @@ end
 function M.query(pid, opts)
   opts = opts or {}
   local answers, asked = mailbox._ask(REQUEST, opts.traceback, pid, opts.timeout or 2)
+  if not answers then return nil, asked end
   if asked == 0 then return nil, "not found" end
   local texts = {}
-  for _, answer in ipairs(answers) do texts[answer[3]] = answer[1] end
+  for _, a in ipairs(answers) do
+    texts[a[3]] = a[4] and format("thread %d: failed: %s", a[3], a[4]) or tostring(a[1])
+  end
   local out = {}
   for thread = 1, asked do
     out[thread] = texts[thread] or format("thread %d: no answer", thread)

@@ -37,25 +37,41 @@ local function where(worker, thread, purpose)
   return cell
 end
 
-local function open()
-  if box then return box end
-  local thread = eddy.worker.thread()
-  local sock, fd = c.open(thread)
-  if not sock then error("eddy.mailbox: cannot open a mailbox: " .. fd, 3) end
-  local ch = eddy.channel(capacity)
-  -- Reads what arrived into the channel; while the channel is full this
-  -- callback waits, the socket is not read, and the kernel's queue fills
-  -- until senders hear "full".
-  local watcher = reactor.add(fd, "r", function()
+-- Watches sock (fd) for datagrams, each decoded and handed to
+-- take(msg, from_worker, from_thread), which answers false to stop
+-- reading for now.
+local function watch(sock, fd, take, weak)
+  return reactor.add(fd, "r", function()
     while true do
       local data, from_worker, from_thread = c.recv(sock)
       if not data then break end
       local ok, msg = pcall(codec.decode, data)
-      if ok and not ch:send({ msg, from_worker, from_thread }) then break end
+      if ok and take(msg, from_worker, from_thread) == false then break end
     end
+  end, { weak = weak })
+end
+
+-- A watcher that a run's end closed (the module face runs again later).
+local function closed(watcher)
+  return watcher:events() == ""
+end
+
+local function open()
+  if box and not closed(box.watcher) then return box end
+  if not box then
+    local thread = eddy.worker.thread()
+    local sock, fd = c.open(thread)
+    if not sock then error("eddy.mailbox: cannot open a mailbox: " .. fd, 3) end
+    box = { sock = sock, fd = fd, ch = eddy.channel(capacity) }
+    where(eddy.worker.id(), thread):set(shared.pid())
+  end
+  -- Reads what arrived into the channel; while the channel is full this
+  -- callback waits, the socket is not read, and the kernel's queue fills
+  -- until senders hear "full".
+  local ch = box.ch
+  box.watcher = watch(box.sock, box.fd, function(msg, from_worker, from_thread)
+    return ch:send({ msg, from_worker, from_thread }) and true or false
   end)
-  where(eddy.worker.id(), thread):set(shared.pid())
-  box = { sock = sock, watcher = watcher, ch = ch }
   return box
 end
 
@@ -102,24 +118,21 @@ end
 -- mailbox for a purpose, whose messages go to handler(msg, from_worker,
 -- from_thread) as they arrive, in the reader's callback (handler must not
 -- wait), and which does not keep the program running. Once per thread and
--- purpose.
+-- purpose (and run: a run's end stops the watching).
 local relays = {}
 
 function M._relay(purpose, handler)
-  if relays[purpose] then return end
-  local thread = eddy.worker.thread()
-  local sock, fd = c.open(thread, purpose)
-  if not sock then error("eddy.mailbox: cannot open a relay: " .. fd, 2) end
-  local watcher = reactor.add(fd, "r", function()
-    while true do
-      local data, from_worker, from_thread = c.recv(sock)
-      if not data then break end
-      local ok, msg = pcall(codec.decode, data)
-      if ok then handler(msg, from_worker, from_thread) end
-    end
-  end, { weak = true })
-  relays[purpose] = { sock = sock, watcher = watcher }
-  where(eddy.worker.id(), thread, purpose):set(shared.pid())
+  local r = relays[purpose]
+  if r and not closed(r.watcher) then return end
+  if not r then
+    local thread = eddy.worker.thread()
+    local sock, fd = c.open(thread, purpose)
+    if not sock then error("eddy.mailbox: cannot open a relay: " .. fd, 2) end
+    r = { sock = sock, fd = fd }
+    relays[purpose] = r
+    where(eddy.worker.id(), thread, purpose):set(shared.pid())
+  end
+  r.watcher = watch(r.sock, r.fd, handler, true)
 end
 
 -- Sends msg to the `purpose` relay of every other thread of every worker
@@ -148,47 +161,84 @@ end
 -- list): a thread that calls _answer(purpose, fn) answers each request
 -- of that purpose with fn(arg), any value the codec takes, sent back in
 -- parts that each fit a datagram; _ask sends the request and puts the
--- answers together. Requests and answers go through relays, so neither
--- side is kept running by them.
+-- answers together. The asker reads on a socket of its own for the ask.
 local PART = 48 * 1024 -- bytes of an encoded answer per datagram
-local asking = {}      -- token → channel of the _ask waiting for it
-local next_token = 0
+local next_ask = 0
+
+-- Sends the parts of one answer, waiting for room while the asker's
+-- socket is full (it takes ten datagrams at a time), until its deadline.
+local function send_answer(req, data)
+  local parts = math.max(1, math.ceil(#data / PART))
+  local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
+  local deadline = eddy.now() + req.timeout
+  for i = 1, parts do
+    local part = codec.encode({ part = i, parts = parts,
+      data = data:sub((i - 1) * PART + 1, i * PART) })
+    while true do
+      local ok, err = c.send(req.pid, req.thread, me_w, me_t, part, req.reply)
+      if ok then break end
+      if err ~= "full" or eddy.now() >= deadline then return end
+      eddy.sleep(0.001)
+    end
+  end
+end
 
 function M._answer(purpose, fn)
   M._relay(purpose, function(req)
-    if type(req) ~= "table" or type(req.pid) ~= "number" or type(req.thread) ~= "number" then
+    if type(req) ~= "table" or type(req.pid) ~= "number" or type(req.thread) ~= "number"
+        or type(req.reply) ~= "string" or type(req.timeout) ~= "number" then
       return
     end
-    local data = codec.encode(fn(req.arg))
-    if not data then return end -- the asker's deadline covers it
-    local parts = math.max(1, math.ceil(#data / PART))
-    local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
-    for i = 1, parts do
-      local part = codec.encode({ token = req.token, part = i, parts = parts,
-        data = data:sub((i - 1) * PART + 1, i * PART) })
-      c.send(req.pid, req.thread, me_w, me_t, part, purpose .. "-reply")
-    end
+    -- A failing fn answers its error: the asker need not wait it out.
+    local ok, value = pcall(fn, req.arg)
+    local data, err = codec.encode(ok and { value = value } or { error = tostring(value) })
+    if not data then data = codec.encode({ error = err }) end
+    eddy.spawn(send_answer, req, data)
   end)
 end
 
-local function on_answer(msg, from_worker, from_thread)
-  local ch = type(msg) == "table" and asking[msg.token]
-  if ch then ch:send({ msg, from_worker, from_thread }, 0) end
+-- Puts the parts of each thread's answer together; complete answers go
+-- to done(answer, worker, thread). Parts are checked: any local process
+-- may write to the socket.
+local function assembler(done)
+  local parts = {}
+  return function(msg, from_worker, from_thread)
+    if type(msg) ~= "table" or type(msg.data) ~= "string" then return end
+    local i, n = msg.part, msg.parts
+    if type(i) ~= "number" or type(n) ~= "number" or i ~= math.floor(i)
+        or n ~= math.floor(n) or i < 1 or i > n or n > 4096 then
+      return
+    end
+    local from = from_worker .. ":" .. from_thread
+    local got = parts[from] or { n = 0, parts = n }
+    parts[from] = got
+    if got.parts ~= n or got[i] then return end
+    got[i], got.n = msg.data, got.n + 1
+    if got.n < n then return end
+    parts[from] = nil
+    local ok, answer = pcall(function() return codec.decode(table.concat(got)) end)
+    if ok and type(answer) == "table" then done(answer, from_worker, from_thread) end
+  end
 end
 
 -- The request to the threads that answer `purpose`: those of process pid
 -- (another program: threads 1, 2, ... up to the first that is not
 -- there), or else every other thread of every worker of this one. Returns
--- a list of { value, worker, thread } for those that answered within
--- timeout seconds, and how many were asked.
+-- a list of { value, worker, thread, error } for those that answered
+-- within timeout seconds, and how many were asked; or nil, err.
 function M._ask(purpose, arg, pid, timeout)
-  M._relay(purpose .. "-reply", on_answer)
-  next_token = next_token + 1
-  local token = next_token
+  next_ask = next_ask + 1
   local me_w, me_t = eddy.worker.id(), eddy.worker.thread()
-  local request = { pid = shared.pid(), thread = me_t, token = token, arg = arg }
-  local ch = eddy.channel(1024)
-  asking[token] = ch
+  local reply = purpose .. "-reply-" .. next_ask
+  local sock, fd = c.open(me_t, reply)
+  if not sock then return nil, fd end
+  local answers = {}
+  local ch = eddy.channel(1)
+  local watcher = watch(sock, fd, assembler(function(answer, w, t)
+    answers[#answers + 1] = { answer.value, w, t, answer.error }
+    ch:send(true, 0)
+  end), true)
+  local request = { pid = shared.pid(), thread = me_t, reply = reply, timeout = timeout, arg = arg }
   local asked = 0
   if pid then
     local data = assert(codec.encode(request))
@@ -198,20 +248,10 @@ function M._ask(purpose, arg, pid, timeout)
   else
     asked = M._relay_all(purpose, request)
   end
-  local answers, parts, deadline = {}, {}, eddy.now() + timeout
-  while #answers < asked do
-    local item = ch:recv(math.max(0, deadline - eddy.now()))
-    if not item then break end
-    local msg, from = item[1], item[2] .. ":" .. item[3]
-    local got = parts[from] or { n = 0 }
-    parts[from] = got
-    got[msg.part], got.n = msg.data, got.n + 1
-    if got.n == msg.parts then
-      local ok, value = pcall(codec.decode, table.concat(got))
-      if ok then answers[#answers + 1] = { value, item[2], item[3] } end
-    end
-  end
-  asking[token] = nil
+  local deadline = eddy.now() + timeout
+  while #answers < asked and ch:recv(math.max(0, deadline - eddy.now())) do end
+  watcher:del()
+  c.close(sock)
   return answers, asked
 end
 

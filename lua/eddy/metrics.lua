@@ -393,19 +393,16 @@ end
 -- that reaches any thread then gathers them all, so that a scraper sees
 -- the whole program whichever thread its connection lands on.
 
-local serving = false
 local function serve_others()
-  if serving then return end
-  serving = true
-  mailbox._answer("metrics", collect)
+  mailbox._answer("metrics", collect) -- once per thread and run
 end
 
 -- The families of every thread of every worker that serves metrics, this
 -- one's first; threads that do not answer within timeout are left out.
 local function gather(timeout)
   local fams = collect()
-  for _, answer in ipairs(mailbox._ask("metrics", nil, nil, timeout)) do
-    merge(fams, answer[1])
+  for _, answer in ipairs(mailbox._ask("metrics", nil, nil, timeout) or {}) do
+    if type(answer[1]) == "table" then merge(fams, answer[1]) end
   end
   return fams
 end

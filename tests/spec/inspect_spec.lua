@@ -274,7 +274,7 @@ srv:close()
   end)
 
   it("puts together a listing too long for one datagram", function()
-    local pid, out, path = start("--allow-inspect --threads 2", "SLEEPERS=2000")
+    local pid, out, path = start("--allow-inspect --threads 2", "SLEEPERS=20000")
     h.wait_for(out, "ready 1")
     h.wait_for(out, "ready 2")
     local rc, text = h.sh(h.eddy_bin .. " --inspect " .. pid)
@@ -282,9 +282,26 @@ srv:close()
     h.wait_exit(pid)
     os.remove(path)
     assert.equal(0, rc, text)
-    assert.is_true(#text > 2 * 64 * 1024, #text)
-    -- the 2000 sleepers and the main task's sleep, in each thread
-    assert.equal(2 * 2001, count(text, "blocked%s+sleep"))
+    assert.is_true(#text > 20 * 64 * 1024, #text)
+    -- the 20,000 sleepers and the main task's sleep, in each thread: more
+    -- parts at once than the inspector's socket holds
+    assert.equal(2 * 20001, count(text, "blocked%s+sleep"))
+  end)
+
+  it("answers in every run of a Lua state, not only the first", function()
+    local rc, out = h.luajit_run([[
+      local eddy = require "eddy"
+      local inspect = require "eddy.inspect"
+      for run = 1, 3 do
+        eddy.run(function()
+          inspect.enable()
+          local text, err = inspect.query(eddy.shared.pid(), { timeout = 2 })
+          print("run " .. run .. ": " .. tostring(text and text:match("thread 1: %d+ tasks?") or err))
+        end)
+      end
+    ]])
+    assert.equal(0, rc, out)
+    for run = 1, 3 do assert.matches("run " .. run .. ": thread 1: %d+ task", out) end
   end)
 
   it("is refused by a program that did not allow it", function()

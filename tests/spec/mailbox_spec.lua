@@ -33,6 +33,25 @@ describe("eddy.mailbox", function()
     end
   end)
 
+  it("keeps receiving in every run of a Lua state, not only the first", function()
+    local rc, out = h.luajit_run([[
+      local eddy = require "eddy"
+      for run = 1, 3 do
+        -- An error ends each run while its mailbox is open.
+        pcall(eddy.run, function()
+          eddy.timer.after(0.05, function()
+            assert(eddy.mailbox.send(eddy.worker.id(), eddy.worker.thread(), { run = run }))
+          end)
+          local msg, err = eddy.mailbox.recv(2)
+          print("run " .. run .. ": " .. tostring(msg and msg.run or err))
+          error("the end of the run")
+        end)
+      end
+    ]])
+    assert.equal(0, rc, out)
+    assert.matches("run 1: 1\nrun 2: 2\nrun 3: 3", out)
+  end)
+
   it("broadcast reaches every open mailbox", function()
     local rc, out = h.eddy_run([[
       local eddy = require "eddy"

@@ -331,6 +331,28 @@ io.stdout:flush()
     end)
   end
 
+  it("gathers all 16 threads, though their answers come at once to a socket that holds ten", function()
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local app = eddy.http.server()
+      eddy.metrics.route(app) -- this thread answers scrapes from the others
+      assert(app:listen("127.0.0.1", 0)) -- and keeps running
+      for i = 1, 300 do eddy.metrics.counter("c" .. i .. "_total", "A counter."):inc() end
+      if eddy.worker.thread() == 1 then
+        eddy.sleep(0.5) -- every thread's relay is open
+        local text = eddy.metrics.text({ all = true, timeout = 5 })
+        local threads = {}
+        for t in text:gmatch('eddy_tasks{thread="(%d+)"}') do threads[t] = true end
+        local n = 0
+        for _ in pairs(threads) do n = n + 1 end
+        print("threads seen " .. n)
+        eddy.exit(0)
+      end
+    ]], "", "--threads 16")
+    assert.equal(0, rc, out)
+    assert.matches("threads seen 16", out)
+  end)
+
   it("memory grows less than 10 % over 10,000 requests", function()
     local first, last = h.run(function()
       local app = eddy.http.server()
