@@ -509,15 +509,17 @@ static int conn_shutdown(lua_State *L) {
   return 1;
 }
 
-/* conn:read_stop(): stops reading until the next read, so that an idle
-   connection (one kept in a pool) does not keep the loop running; what
-   arrives meanwhile waits in the socket. */
+/* conn:read_stop(): until the next read, an idle connection (one kept in
+   a pool) does not keep the loop running; what arrives meanwhile waits,
+   a read's worth in eddy and the rest in the socket. (The socket stays
+   with the poller: a pooled connection's next use costs no system call
+   to start reading again.) */
 static int conn_read_stop(lua_State *L) {
   conn_t *c = check_conn(L);
   if (eddy__waiter_is_current(c->reader))
     return luaL_error(L, "another task is reading this connection");
   if (!conn_is_closed(c))
-    eddy__stream_read_stop(&c->stream);
+    eddy__stream_read_idle(&c->stream);
   return 0;
 }
 

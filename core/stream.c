@@ -129,6 +129,10 @@ static void on_read(uv_stream_t *handle, ssize_t nread, const uv_buf_t *buf) {
 }
 
 int eddy__stream_read_start(eddy__stream_t *s) {
+  if (s->flags & EDDY__STREAM_IDLE) {
+    s->flags &= ~EDDY__STREAM_IDLE;
+    uv_ref((uv_handle_t *)&s->tcp);
+  }
   if (s->flags & EDDY__STREAM_READING)
     return 0;
   if (s->rerr)
@@ -145,6 +149,13 @@ void eddy__stream_read_stop(eddy__stream_t *s) {
     return;
   s->flags &= ~EDDY__STREAM_READING;
   uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+void eddy__stream_read_idle(eddy__stream_t *s) {
+  if (!(s->flags & EDDY__STREAM_READING) || (s->flags & EDDY__STREAM_IDLE))
+    return;
+  s->flags |= EDDY__STREAM_IDLE;
+  uv_unref((uv_handle_t *)&s->tcp);
 }
 
 void eddy__stream_settle(eddy__stream_t *s) {

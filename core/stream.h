@@ -25,6 +25,7 @@ struct eddy__tls_s;
 #define EDDY__STREAM_TCP 0x10     /* counted in streams_open (not a pipe) */
 #define EDDY__STREAM_SHUTDOWN 0x20 /* a shutdown waits for the queue */
 #define EDDY__STREAM_WANT_SHUTDOWN 0x40 /* asked for in a TLS handshake */
+#define EDDY__STREAM_IDLE 0x80    /* reading, without keeping the loop up */
 
 /*
  * Owned by its owner (a Lua connection): freed by the owner's on_close,
@@ -72,6 +73,12 @@ int eddy__stream_init(eddy_runtime_t *rt, eddy__stream_t *s);
 int eddy__stream_init_pipe(eddy_runtime_t *rt, eddy__stream_t *s);
 int eddy__stream_read_start(eddy__stream_t *s);
 void eddy__stream_read_stop(eddy__stream_t *s);
+/* Between uses (a connection idle in a pool): the stream no longer keeps
+   the loop running, and stays registered with the poller, so that the
+   next use costs no system call; what arrives meanwhile (a server's
+   close) stops the reading as it would with no reader. The next
+   read_start makes it count again. */
+void eddy__stream_read_idle(eddy__stream_t *s);
 /* After the owner took bytes: give idle buffer memory back. */
 void eddy__stream_settle(eddy__stream_t *s);
 
