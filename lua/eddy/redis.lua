@@ -718,17 +718,36 @@ end
 -- for that server, database and user (made by the first such connect),
 -- waiting up to wait_timeout for one to come free (nil, "timeout");
 -- conn:release() gives it back, conn:close() ends it.
-function M.connect(target)
-  local o, err = options(target)
-  if not o then return nil, err end
-  if o.pool == nil then return open(o) end
-  local p = pool_of(o)
-  local conn, detail
-  conn, err, detail = p:get()
+local function checkout(p)
+  local conn, err, detail = p:get()
   if not conn then return nil, err, detail end
   conn._pool = p
   return setmetatable({ _conn = conn }, handle_mt)
 end
+
+function M.connect(target)
+  local o, err = options(target)
+  if not o then return nil, err end
+  if o.pool == nil then return open(o) end
+  return checkout(pool_of(o))
+end
+
+-- redis.pool(url or opts): the pool that connect would take from (opts.pool
+-- or {} for its settings), found once: pool:connect() is connect(target)
+-- without reading the target again, for callers that check out often (a
+-- queue, per message). pool:stats() are eddy.pool's.
+local Pool = {}
+Pool.__index = Pool
+
+function M.pool(target)
+  local o, err = options(target)
+  if not o then return nil, err end
+  o.pool = o.pool or {}
+  return setmetatable({ _p = pool_of(o) }, Pool)
+end
+
+function Pool:connect() return checkout(self._p) end
+function Pool:stats() return self._p:stats() end
 
 M.parse_url = parse_url
 

@@ -209,7 +209,7 @@ local function ms(s) return math_floor(s * 1000 + 0.5) end
 -- Runs fn(conn, ...) on a pooled connection.
 local function with_conn(self, fn, ...)
   if self._closed then return nil, "closed" end
-  local conn, err = redis.connect(self._target)
+  local conn, err = self._pool:connect()
   if not conn then return nil, err end
   local a, b, c = fn(conn, ...)
   conn:release()
@@ -239,7 +239,9 @@ function M.open(name, opts)
   self._seq = "eddy:qs:" .. name
   self._dead = "eddy:q:" .. name .. ".dead"
   self._consumer = consumer
-  self._target = target_of(opts)
+  local pool, perr = redis.pool(target_of(opts))
+  if not pool then return nil, perr end
+  self._pool = pool
   self._popped = {} -- ids delivered through this object, for ack and nack
   self._next_claim = 0 -- when pop next runs the claim script
   local ok, err = with_conn(self, open_group, self._stream)
