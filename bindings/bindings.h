@@ -22,6 +22,9 @@
 /* In a task pool's Lua state: the hub (core/hub.h) its runtime shares. */
 #define EDDYL_HUB_KEY "eddy.hub"
 
+/* require "eddy" (bindings/eddy.c). */
+int luaopen_eddy(lua_State *L);
+
 static inline eddy_runtime_t *eddyL_runtime(lua_State *L) {
   return *(eddy_runtime_t **)lua_touserdata(L, lua_upvalueindex(1));
 }

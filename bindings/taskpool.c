@@ -66,7 +66,14 @@ static void *worker_new(void *arg) {
   lua_pop(L, 1);
   lua_pushlightuserdata(L, w);
   lua_setfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
-  /* For the runtime that require "eddy" makes here (bindings/eddy.c). */
+  /* require "eddy" finds this copy of eddy, whichever face runs the pool
+     (the eddy command has no eddy.so on the path), and the runtime it
+     makes here shares the queues and topics of the pool's maker. */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_eddy);
+  lua_setfield(L, -2, "eddy");
+  lua_pop(L, 2);
   lua_pushlightuserdata(L, paths->hub);
   lua_setfield(L, LUA_REGISTRYINDEX, EDDYL_HUB_KEY);
   return w;

@@ -27,9 +27,8 @@
 --
 -- A consumer waiting on an empty queue keeps the program running (any
 -- thread of the program may push): stop it when done. A task-pool job
--- reaches a memory queue with require "eddy" when eddy.so is on its
--- package.cpath (the Lua module face; the eddy command's pool states do
--- not load eddy).
+-- reaches the program's memory queues and topics with require "eddy"
+-- (push, and pop without waiting: a pool thread has no loop).
 --
 -- Values cross as bytes through eddy.codec. A handler that returns acks
 -- its messages; one that raises nacks them (redelivered after the

@@ -308,7 +308,7 @@ describe("eddy.queue", function()
     assert.matches("producer got 125250", out)
   end)
 
-  it("takes pushes from the task pool", function()
+  it("takes pushes from the task pool (the Lua module)", function()
     local rc, out = h.luajit_run([[
       local eddy = require "eddy"
       eddy.run(function()
@@ -322,6 +322,24 @@ describe("eddy.queue", function()
     ]])
     assert.equal(0, rc, out)
     assert.matches("sum 5050\tfrom the pool", out)
+  end)
+
+  it("takes pushes from the task pool (the eddy command, with threads)", function()
+    local rc, out = h.eddy_run([[
+      package.path = "./tests/?.lua;" .. package.path
+      local eddy = require "eddy"
+      local sub = eddy.pubsub.subscribe("pooltopic")
+      local q = eddy.queue.open("pooled")
+      if eddy.worker.thread() == 2 then
+        assert(eddy.task.run("fixtures.queuework", "produce", "pooled", 100, "pooltopic") == 100)
+      end
+      local sum = 0
+      for _ = 1, 50 do local m = assert(q:pop(5)) sum = sum + m.body.i q:ack(m) end
+      print("thread " .. eddy.worker.thread() .. " took 50", sub:recv(5))
+    ]], "", "--threads 2")
+    assert.equal(0, rc, out)
+    assert.matches("thread 1 took 50\tfrom the pool", out)
+    assert.matches("thread 2 took 50\tfrom the pool", out)
   end)
 
   it("outlives a run: later runs of the Lua state, threaded or not, and its pool see the same queue", function()
