@@ -39,7 +39,6 @@ void eddy_group_free(eddy_group_t *g) {
   if (g == NULL || g->running)
     return;
   eddy__pool_free(g->pool);
-  eddy__shmaps_free(g->shmaps);
   eddy__hub_unref(g->hub);
   uv_mutex_destroy(&g->lock);
   free(g->members);

@@ -34,8 +34,7 @@ struct eddy_group_s {
   eddy__port_t *ports;
   int nports;
   eddy__pool_t *pool;       /* the task pool the threads share, once used */
-  struct eddy__shmap_s *shmaps; /* shared dictionaries mapped */
-  struct eddy__hub_s *hub;      /* the threads' queues and topics */
+  struct eddy__hub_s *hub;  /* the threads' queues, topics, dictionaries */
 };
 
 /* Joins rt to its group as thread number `thread`; leaves it. A runtime

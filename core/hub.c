@@ -10,6 +10,7 @@
 #include "eddy.h"
 
 #include "mqueue.h"
+#include "shared.h"
 #include "topic.h"
 
 typedef struct eddy__signal_s {
@@ -43,6 +44,7 @@ void eddy__hub_unref(eddy__hub_t *hub) {
      subscriber; a store holds a reference, so there is none left. */
   eddy__mq_free_all(hub->queues);
   eddy__topic_free_all(hub->topics);
+  eddy__shmaps_free(hub->shmaps);
   while (hub->signals != NULL) {
     eddy__signal_t *next = hub->signals->next;
     free(hub->signals);

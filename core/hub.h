@@ -1,8 +1,9 @@
 /*
  * hub.h: the named things that the threads of one program share: memory
- * queues (mqueue.h), pub/sub topics (topic.h) and durable queue stores
- * (sqlite_queue.h), each found by name in the hub's lists; and signals,
- * named counts of changes that tasks of any thread wait on.
+ * queues (mqueue.h), pub/sub topics (topic.h), durable queue stores
+ * (sqlite_queue.h) and the mappings of shared dictionaries (shared.h),
+ * each found by name in the hub's lists; and signals, named counts of
+ * changes that tasks of any thread wait on.
  *
  * A hub belongs to a runtime, or to a group when the runtime is in one,
  * so that every reactor thread of a program sees the same queues; a task
@@ -29,6 +30,11 @@ typedef struct eddy__hub_s {
   struct eddy__topic_s *topics;
   struct eddy__sqlq_s *stores; /* each holds a reference while listed */
   struct eddy__signal_s *signals;
+  struct eddy__shmap_s *shmaps; /* shared dictionaries mapped */
+  /* In a worker process, the link to the master, which makes the
+     dictionaries' blocks (set by the runtimes that have it, so that a
+     task-pool thread asks the master too). */
+  struct eddy_worker_s *worker;
 } eddy__hub_t;
 
 /* A new hub with one reference; NULL when out of memory. */

@@ -317,6 +317,12 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
   uv_unref((uv_handle_t *)&rt->sigterm);
   if (rt->opts.group != NULL)
     eddy__group_join(rt->opts.group, rt, rt->opts.thread);
+  if (rt->opts.worker != NULL) {
+    eddy__hub_t *hub = eddy__runtime_hub(rt);
+    uv_mutex_lock(&hub->lock);
+    hub->worker = rt->opts.worker;
+    uv_mutex_unlock(&hub->lock);
+  }
   return rt;
 }
 
@@ -344,8 +350,6 @@ void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
   if (rt->owns_pool)
     eddy__pool_free(rt->pool);
   rt->pool = NULL;
-  eddy__shmaps_free(rt->shmaps);
-  rt->shmaps = NULL;
   eddy__hub_unref(rt->hub);
   rt->hub = NULL;
   eddy__curl_free(rt->curl); /* its transfers were aborted with their tasks */

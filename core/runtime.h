@@ -77,8 +77,8 @@ struct eddy_runtime_s {
   eddy__pool_t *pool;    /* the task pool: the group's, or its own */
   int owns_pool;
   eddy__jobport_t *jobs; /* where task-pool jobs come back, once used */
-  struct eddy__shmap_s *shmaps; /* shared dictionaries, outside a group */
-  struct eddy__hub_s *hub;      /* queues and topics, outside a group */
+  struct eddy__hub_s *hub;      /* queues, topics and dictionaries,
+                                   outside a group */
   struct eddy__curl_s *curl;    /* the HTTP client's multi handle, once used */
   eddy__watchdog_t watchdog;    /* finds tasks that hold the loop */
   eddy__counters_t counters;

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "group.h"
+#include "hub.h"
 #include "runtime.h"
 #include "worker.h"
 
@@ -58,11 +58,11 @@ void eddy__shmaps_free(eddy__shmap_t *list) {
 }
 
 /* Maps a block: from the master in a worker process, else a new one. */
-static int map_block(eddy_runtime_t *rt, const char *name, size_t *size,
+static int map_block(eddy_worker_t *worker, const char *name, size_t *size,
                      unsigned *flags, void **mem) {
   int fd, rc;
-  if (rt->opts.worker != NULL) {
-    rc = eddy__worker_shared(rt->opts.worker, name, size, flags, &fd);
+  if (worker != NULL) {
+    rc = eddy__worker_shared(worker, name, size, flags, &fd);
     if (rc != 0)
       return rc;
     *mem = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -82,17 +82,17 @@ int eddy__shared_open(eddy_runtime_t *rt, const char *name, size_t size,
   if (name[0] == '\0' || strlen(name) >= EDDY__SHARED_NAME ||
       (size != 0 && (size < EDDY__SHD_MIN_SIZE || size > UINT32_MAX)))
     return EDDY_EINVAL;
-  eddy_group_t *g = rt->opts.group;
-  eddy__shmap_t **list = g != NULL ? &g->shmaps : &rt->shmaps;
-  if (g != NULL)
-    uv_mutex_lock(&g->lock);
+  eddy__hub_t *hub = eddy__runtime_hub(rt);
+  eddy__shmap_t **list = &hub->shmaps;
+  /* The master's answer comes under the lock: one block per name. */
+  uv_mutex_lock(&hub->lock);
   eddy__shmap_t *m = *list;
   while (m != NULL && strcmp(m->name, name) != 0)
     m = m->next;
   int rc = 0;
   if (m == NULL) {
     void *mem;
-    rc = map_block(rt, name, &size, &flags, &mem);
+    rc = map_block(hub->worker, name, &size, &flags, &mem);
     if (rc == 0 && (m = map_new(name, size, flags, mem)) == NULL) {
       munmap(mem, size);
       rc = EDDY_ENOMEM;
@@ -113,7 +113,6 @@ int eddy__shared_open(eddy_runtime_t *rt, const char *name, size_t size,
     atomic_fetch_add(&m->refs, 1);
     *out = m;
   }
-  if (g != NULL)
-    uv_mutex_unlock(&g->lock);
+  uv_mutex_unlock(&hub->lock);
   return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * shared.h: named shared dictionaries (shdict.h), made on first
  * declaration and found by name afterwards. A block is mapped once per
- * process: the group's threads share its mapping; in a worker process the
+ * program: its mappings are listed in the hub (hub.h) that the threads
+ * and the task pool share; in a worker process the
  * master makes the block (a memfd it keeps for its whole life, so that
  * every worker, and each one that replaces another, maps the same), and
  * passes it over the worker's link.
@@ -36,7 +37,7 @@ typedef struct eddy_runtime_s eddy_runtime_t;
 int eddy__shared_open(eddy_runtime_t *rt, const char *name, size_t size,
                       unsigned flags, eddy__shmap_t **out);
 void eddy__shmap_unref(eddy__shmap_t *m);
-/* Drops a registry's references (a group or runtime going). */
+/* Drops a hub's references, at its end. */
 void eddy__shmaps_free(eddy__shmap_t *list);
 
 /* A new block of size bytes formatted as a dictionary, in a memfd (fd)

@@ -177,6 +177,36 @@ describe("eddy.task.run", function()
     assert.matches("bad %-%-task%-threads", out)
   end)
 
+  for _, mode in ipairs({ "", "--threads 2", "--workers 2" }) do
+    it("a job reaches the program's shared dictionaries, opening them first or not (" .. (mode == "" and "one thread" or mode) .. ")", function()
+      local rc, out = h.eddy_run([[
+        package.path = "./tests/?.lua;" .. package.path
+        local eddy = require "eddy"
+        local me = eddy.worker.id() .. "." .. eddy.worker.thread()
+        -- the job opens "first" before this thread does; "second" after
+        assert(eddy.task.run("fixtures.taskwork", "dict_set", "first", me, "job") == "job")
+        local second = eddy.shared.dict("second", { size = "1m" })
+        assert(eddy.task.run("fixtures.taskwork", "dict_set", "second", me, "job") == "job")
+        local first = eddy.shared.dict("first", { size = "1m" })
+        eddy.sleep(0.3) -- every thread and worker has set its keys
+        local seen = 0
+        for _, d in ipairs({ first, second }) do
+          for _, k in ipairs({ "1.1", "1.2", "2.1" }) do
+            if d:get(k) == "job" then seen = seen + 1 end
+          end
+        end
+        io.write(me .. " sees " .. seen .. "\n")
+        eddy.exit(0)
+      ]], "", mode)
+      assert.equal(0, rc, out)
+      local want = mode == "" and 2 or 4 -- two dictionaries, 1 or 2 setters each
+      for who in out:gmatch("(%d%.%d) sees") do
+        assert.matches(who .. " sees " .. want, out)
+      end
+      assert.matches("1.1 sees " .. want, out)
+    end)
+  end
+
   it("configure sets the size before the first job, not after", function()
     local rc, out = h.luajit_run([[
       local eddy = require "eddy"
