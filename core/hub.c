@@ -28,6 +28,11 @@ eddy__hub_t *eddy__hub_new(void) {
     free(hub);
     return NULL;
   }
+  if (uv_mutex_init(&hub->shmaps_lock) != 0) {
+    uv_mutex_destroy(&hub->lock);
+    free(hub);
+    return NULL;
+  }
   atomic_init(&hub->refs, 1);
   return hub;
 }
@@ -50,6 +55,7 @@ void eddy__hub_unref(eddy__hub_t *hub) {
     free(hub->signals);
     hub->signals = next;
   }
+  uv_mutex_destroy(&hub->shmaps_lock);
   uv_mutex_destroy(&hub->lock);
   free(hub);
 }

@@ -30,6 +30,10 @@ typedef struct eddy__hub_s {
   struct eddy__topic_s *topics;
   struct eddy__sqlq_s *stores; /* each holds a reference while listed */
   struct eddy__signal_s *signals;
+  /* Shared dictionaries have a lock of their own: the first open of one
+     in a worker process asks the master, a round trip that must not
+     hold up the queues. */
+  uv_mutex_t shmaps_lock;       /* guards the two below */
   struct eddy__shmap_s *shmaps; /* shared dictionaries mapped */
   /* In a worker process, the link to the master, which makes the
      dictionaries' blocks (set by the runtimes that have it, so that a

@@ -319,9 +319,9 @@ eddy_runtime_t *eddy__runtime_attach(lua_State *L, const eddy_options_t *opts) {
     eddy__group_join(rt->opts.group, rt, rt->opts.thread);
   if (rt->opts.worker != NULL) {
     eddy__hub_t *hub = eddy__runtime_hub(rt);
-    uv_mutex_lock(&hub->lock);
+    uv_mutex_lock(&hub->shmaps_lock);
     hub->worker = rt->opts.worker;
-    uv_mutex_unlock(&hub->lock);
+    uv_mutex_unlock(&hub->shmaps_lock);
   }
   return rt;
 }
@@ -337,6 +337,15 @@ static void close_leftover(uv_handle_t *handle, void *arg) {
 }
 
 void eddy__runtime_release(eddy_runtime_t *rt, int lua_closing) {
+  if (rt->opts.worker != NULL) {
+    /* The link ends with the worker's runs: a task-pool thread left
+       running must not ask through it. */
+    eddy__hub_t *hub = eddy__runtime_hub(rt);
+    uv_mutex_lock(&hub->shmaps_lock);
+    if (hub->worker == rt->opts.worker)
+      hub->worker = NULL;
+    uv_mutex_unlock(&hub->shmaps_lock);
+  }
   if (rt->opts.group != NULL)
     eddy__group_leave(rt->opts.group, rt);
   if (lua_closing) {

@@ -85,14 +85,17 @@ int eddy__shared_open(eddy_runtime_t *rt, const char *name, size_t size,
   eddy__hub_t *hub = eddy__runtime_hub(rt);
   eddy__shmap_t **list = &hub->shmaps;
   /* The master's answer comes under the lock: one block per name. */
-  uv_mutex_lock(&hub->lock);
+  uv_mutex_lock(&hub->shmaps_lock);
   eddy__shmap_t *m = *list;
   while (m != NULL && strcmp(m->name, name) != 0)
     m = m->next;
   int rc = 0;
   if (m == NULL) {
     void *mem;
-    rc = map_block(hub->worker, name, &size, &flags, &mem);
+    /* A reactor thread asks through its own link; a task-pool thread
+       through the one its program's runtimes left in the hub. */
+    eddy_worker_t *link = rt->opts.worker ? rt->opts.worker : hub->worker;
+    rc = map_block(link, name, &size, &flags, &mem);
     if (rc == 0 && (m = map_new(name, size, flags, mem)) == NULL) {
       munmap(mem, size);
       rc = EDDY_ENOMEM;
@@ -113,6 +116,6 @@ int eddy__shared_open(eddy_runtime_t *rt, const char *name, size_t size,
     atomic_fetch_add(&m->refs, 1);
     *out = m;
   }
-  uv_mutex_unlock(&hub->lock);
+  uv_mutex_unlock(&hub->shmaps_lock);
   return rc;
 }

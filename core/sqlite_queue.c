@@ -295,6 +295,7 @@ static int do_pop(writer_t *w, eddy__sqlq_op_t *op, int64_t now) {
     if (inflight && attempts >= op->max_attempts) {
       sqlite3_reset(st);
       TRY(to_dead(w, op, id, 1, now));
+      op->dead_lettered = 1;
       continue;
     }
     rc = take_row(op, st);
@@ -474,6 +475,11 @@ static void signal_queue(shared_t *s, const char *queue, int givers) {
    move to the dead letters, makes room for a giver. */
 static void signal_batch(shared_t *s, eddy__sqlq_op_t *batch) {
   for (eddy__sqlq_op_t *op = batch; op != NULL; op = op->next) {
+    if (op->kind == EDDY__SQLQ_POP && op->dead_lettered &&
+        (op->rc == 0 || op->rc == EDDY__SQLQ_EMPTY)) {
+      signal_queue(s, op->queue, 1); /* expired past its attempts */
+      signal_queue(s, op->dead, 0);
+    }
     if (op->rc != 0)
       continue;
     if (op->kind == EDDY__SQLQ_PUSH) {

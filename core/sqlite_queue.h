@@ -84,7 +84,8 @@ struct eddy__sqlq_op_s {
   int64_t ready;            /* length */
   int64_t in_flight;        /* length */
   int64_t next_ms;          /* pop, EMPTY: ms until one is due; -1: none */
-  int dead_lettered;        /* nack: moved to the dead-letter queue */
+  int dead_lettered;        /* nack: moved to the dead-letter queue;
+                               pop: moved expired deliveries there */
   eddy__sqlq_msg_t *msgs;   /* pop */
   int nmsgs;
 };

@@ -735,7 +735,8 @@ end
 -- redis.pool(url or opts): the pool that connect would take from (opts.pool
 -- or {} for its settings), found once: pool:connect() is connect(target)
 -- without reading the target again, for callers that check out often (a
--- queue, per message). pool:stats() are eddy.pool's.
+-- queue, per message). pool:stats() are eddy.pool's; pool:close() closes
+-- the shared pool, which the next connect makes again.
 local Pool = {}
 Pool.__index = Pool
 
@@ -743,11 +744,19 @@ function M.pool(target)
   local o, err = options(target)
   if not o then return nil, err end
   o.pool = o.pool or {}
-  return setmetatable({ _p = pool_of(o) }, Pool)
+  return setmetatable({ _o = o, _p = pool_of(o) }, Pool)
 end
 
-function Pool:connect() return checkout(self._p) end
-function Pool:stats() return self._p:stats() end
+-- The shared pool, made again (as connect would) if it was closed.
+local function live(self)
+  if self._p:closed() then self._p = pool_of(self._o) end
+  return self._p
+end
+
+function Pool:connect() return checkout(live(self)) end
+function Pool:stats() return live(self):stats() end
+-- Closes the shared pool (for connect(target) as well).
+function Pool:close() return self._p:close() end
 
 M.parse_url = parse_url
 

@@ -121,6 +121,31 @@ describe("eddy.queue.sqlite", function()
     assert.matches("then second", out)
   end)
 
+  it("wakes a push waiting for room when a pop moves an expired delivery to the dead letters", function()
+    local path = dir .. "/expire.db"
+    h.run(function()
+      local b = assert(sqlite.open("x", { path = path, poll = 30, max = 1,
+        max_attempts = 1, visibility = 0.2 }))
+      assert(b:push("first"))
+      assert(b:pop(1)) -- in flight, never acked: its one attempt is spent
+      local t0, pushed = eddy.now(), nil
+      local pusher = eddy.spawn(function()
+        pushed = b:push("second", { timeout = 20 }) -- full until then
+      end)
+      eddy.sleep(0.4) -- the delivery has expired
+      local m = b:pop(0) -- moves it to x.dead; "second" is not there yet
+      assert(pusher:join())
+      assert.is_truthy(pushed)
+      assert.is_true(eddy.now() - t0 < 10)
+      m = m or assert(b:pop(1))
+      assert.equal("second", m.payload)
+      local dead = assert(sqlite.open("x.dead", { path = path }))
+      assert.equal("first", assert(dead:pop(1)).payload)
+      dead:close()
+      b:close()
+    end)
+  end)
+
   it("a pop keeps to its timeout while another process holds the file's lock", function()
     local path = dir .. "/locked.db"
     local r = h.run(function()
