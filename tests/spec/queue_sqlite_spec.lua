@@ -146,6 +146,38 @@ describe("eddy.queue.sqlite", function()
     end)
   end)
 
+  it("wakes a pop waiting in one worker process for a push from another, long before the poll", function()
+    local path = dir .. "/workers.db"
+    local rc, out = h.eddy_run([[
+      local eddy = require "eddy"
+      local b = assert(require("eddy.queue.sqlite").open("w", { path = "]] .. path .. [[", poll = 30 }))
+      if eddy.worker.id() == 1 then
+        eddy.sleep(0.5) -- worker 2 is waiting by then
+        for i = 1, 3 do assert(b:push("m" .. i)) end
+        local done = eddy.shared.atomic("sqlite-workers-done")
+        for _ = 1, 400 do
+          if done:get() == 1 then break end
+          eddy.sleep(0.05)
+        end
+        eddy.exit(0)
+      else
+        local t0, got = eddy.now(), {}
+        for i = 1, 3 do
+          local m = assert(b:pop(20))
+          got[i] = m.payload
+          assert(b:ack(m.id))
+        end
+        print(("worker 2 popped %s after %.1f s"):format(table.concat(got, ","), eddy.now() - t0))
+        io.stdout:flush()
+        eddy.shared.atomic("sqlite-workers-done"):set(1)
+        eddy.exit(0)
+      end
+    ]], "", "--workers 2")
+    assert.equal(0, rc, out)
+    local took = tonumber(out:match("worker 2 popped m1,m2,m3 after ([%d.]+) s"))
+    assert.is_true(took ~= nil and took < 10, out)
+  end)
+
   it("a pop keeps to its timeout while another process holds the file's lock", function()
     local path = dir .. "/locked.db"
     local r = h.run(function()

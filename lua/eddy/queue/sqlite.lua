@@ -20,12 +20,14 @@
 -- transactions); within a program, every reactor thread that opens it
 -- goes through the one writer of that path. A pop waiting on an empty
 -- queue is woken at once by a push committed in any thread of the program
--- (a push waiting for room, by an ack), and looks again every `poll`
+-- (a push waiting for room, by an ack), in another worker process of it
+-- too (told through eddy.mailbox's relays), and looks again every `poll`
 -- seconds for what other processes commit (or when a delayed message
 -- falls due). The backend interface (push, pop, pop_batch, ack,
 -- nack, length, close) is eddy.queue's: eddy.queue.open(name,
 -- {backend = "sqlite", path = ...}) or {backend = "sqlite:///path"}.
 
+local eddy = require "eddy"
 local c = require "eddy.c.sqlite_queue"
 local durable = require "eddy.queue.durable"
 local task = require "eddy.c.task"
@@ -83,6 +85,46 @@ local function release(path)
 end
 
 -- ======================================================================
+-- Other worker processes of this program: a change committed here is
+-- told to their threads that have the file open, so that their waits end
+-- at once rather than at their next poll. At most once per queue every
+-- TELL_GAP seconds: a burst of pushes sends two messages, not one each.
+
+local TELL, TELL_GAP = "sqlite-queue", 0.005
+local told = {} -- path \0 queue -> { last = time, pending = a send is due }
+
+local function send_tell(path, name)
+  require("eddy.mailbox")._relay_all(TELL, { path, name }, true)
+end
+
+local function tell(self)
+  if not self._tell then return end
+  local t = told[self._key]
+  if t == nil then
+    t = { last = -math.huge }
+    told[self._key] = t
+  end
+  local gap = now() - t.last
+  if gap >= TELL_GAP then
+    t.last = now()
+    send_tell(self._path, self._name)
+  elseif not t.pending then
+    t.pending = true
+    local path, name = self._path, self._name
+    eddy.timer.after(TELL_GAP - gap, function()
+      t.pending, t.last = false, now()
+      send_tell(path, name)
+    end)
+  end
+end
+
+local function on_told(msg)
+  if type(msg) ~= "table" or type(msg[2]) ~= "string" then return end
+  local s = stores[msg[1]]
+  if s then s.store:wake_all(msg[2]) end
+end
+
+-- ======================================================================
 -- Waiting: pops for a push, pushes for room
 
 -- Waits up to `wait` seconds for the queue to change past version seen
@@ -128,11 +170,16 @@ function M.open(name, opts)
   self._dead = name .. ".dead"
   self._path = path
   self._tokens = {} -- id -> the delivery popped here, for ack and nack
+  self._key = path .. "\0" .. name
   self._store = acquire(path, sync == "full")
   local ok, err = self._store:ensure(name, self._dead)
   if not ok then
     release(path)
     return nil, err
+  end
+  if eddy.worker.count() > 1 then
+    self._tell = true
+    require("eddy.mailbox")._relay(TELL, on_told)
   end
   return self
 end
@@ -148,7 +195,10 @@ function Backend:push(payload, opts)
     -- store gets a second at least to answer, as a look takes one trip).
     local seen = self._store:version(self._name)
     local id, err = self._store:push(self._name, payload, delay, self._max, store_wait(deadline))
-    if id then return id end
+    if id then
+      tell(self)
+      return id
+    end
     if err ~= "full" or deadline == nil then return nil, err end
     local wait = next_wait(self, deadline)
     if wait == nil then return nil, "full" end
@@ -195,7 +245,9 @@ end
 function Backend:ack(id)
   durable.check_id(id, "number")
   if self._closed then return nil, "closed" end
-  return self._store:ack(self._name, id, token(self, id))
+  local ok, err = self._store:ack(self._name, id, token(self, id))
+  if ok then tell(self) end -- room
+  return ok, err
 end
 
 -- nack(id[, delay]) -> true | nil, "not found". Past max_attempts the
@@ -206,6 +258,7 @@ function Backend:nack(id, delay)
   local ok, err = self._store:nack(self._name, self._dead, id, token(self, id),
     delay, self._max_attempts, self._backoff, self._backoff_max)
   if not ok then return nil, err end
+  tell(self)
   return true
 end
 
