@@ -167,6 +167,16 @@ static void wake_with_error(eddy__task_t *t, int err) {
   eddy__task_wake_end(t, 2);
 }
 
+/* The task waiting to read (or for a handshake, or a connect), taken off
+   the connection; NULL when none waits, or it went. */
+static eddy__task_t *take_reader(conn_t *c) {
+  if (!eddy__waiter_is_current(c->reader))
+    return NULL;
+  eddy__task_t *t = c->reader.task;
+  c->reader.task = NULL;
+  return t;
+}
+
 /* Closes the connection: its waiting tasks answer "closed"; queued
    writes still go out. */
 static void conn_close(conn_t *c) {
@@ -175,12 +185,9 @@ static void conn_close(conn_t *c) {
     return;
   c->closed = 1;
   eddy__sched_hold(s);
-  if (eddy__waiter_is_current(c->reader)) {
-    eddy__task_t *t = c->reader.task;
-    c->reader.task = NULL;
+  eddy__task_t *t = take_reader(c);
+  if (t != NULL)
     wake_with_error(t, EDDY_ECLOSED);
-  }
-  eddy__task_t *t;
   while ((t = eddy__waitq_pop(&c->writers)) != NULL)
     wake_with_error(t, EDDY_ECLOSED);
   eddy__sched_unhold(s);
@@ -316,8 +323,7 @@ static void on_stream_read(eddy__stream_t *s) {
   int n = try_read(c, L);
   if (n == 0)
     return;
-  eddy__task_t *t = c->reader.task;
-  c->reader.task = NULL;
+  eddy__task_t *t = take_reader(c);
   lua_State *co = eddy__task_wake_begin(t);
   lua_xmove(L, co, n);
   eddy__task_wake_end(t, n);
@@ -618,10 +624,9 @@ eddy__stream_t *eddyL_pipe_new(lua_State *L, int *err) {
 
 static void on_handshake(eddy__stream_t *s, int status) {
   conn_t *c = (conn_t *)s;
-  if (!eddy__waiter_is_current(c->reader))
+  eddy__task_t *t = take_reader(c);
+  if (t == NULL)
     return; /* timed out or cancelled: the stream is closing already */
-  eddy__task_t *t = c->reader.task;
-  c->reader.task = NULL;
   lua_State *co = eddy__task_wake_begin(t);
   int n = 1;
   if (status != 0) {
@@ -724,10 +729,9 @@ static int conn_tls(lua_State *L) {
 
 static void on_connected(eddy__stream_t *s, int status) {
   conn_t *c = (conn_t *)s;
-  if (!eddy__waiter_is_current(c->reader))
+  eddy__task_t *t = take_reader(c);
+  if (t == NULL)
     return; /* timed out or cancelled: the stream is closing already */
-  eddy__task_t *t = c->reader.task;
-  c->reader.task = NULL;
   if (status != 0) {
     wake_with_error(t, status);
     conn_close(c);
